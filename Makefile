@@ -1,0 +1,27 @@
+# One command for the main job, one for the tests (see README.md).
+#   make demo   set up .venv if needed, build the bundled digit scenes, run a
+#               real DMT job (two DeepLab-v2 models, phase 0 + 5 phases),
+#               evaluate the final checkpoint and print the per-phase table.
+#   make test   set up .venv if needed, run the test suite.
+PY := .venv/bin/python
+CONFIG ?= configs/dmt/dmt_deeplabv2-r18_digit-scenes.py
+WORK_DIR ?= work_dirs/dmt_deeplabv2-r18_digit-scenes
+DATA_DIR ?= data/digit_scenes
+PYTEST_ARGS ?=
+
+.PHONY: setup data demo test
+
+setup:
+	@bash tools/setup_env.sh
+
+data: setup
+	@$(PY) tools/dataset_converters/digit_scenes.py -o $(DATA_DIR)
+
+demo: data
+	$(PY) tools/train.py $(CONFIG) --work-dir $(WORK_DIR)
+	$(PY) tools/test.py $(CONFIG) $(WORK_DIR)/phase5_B.pth --model A \
+		--work-dir $(WORK_DIR)/test_A
+	$(PY) tools/dmt_summary.py $(WORK_DIR)
+
+test: setup
+	$(PY) -m pytest tests $(PYTEST_ARGS)
