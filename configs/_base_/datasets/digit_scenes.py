@@ -1,0 +1,71 @@
+# dataset settings: scenes composed from scikit-learn's handwritten digits.
+# Generate the data first (seconds on a CPU; a no-op when up to date):
+#   python tools/dataset_converters/digit_scenes.py -o data/digit_scenes
+
+dataset_type = 'DigitScenesDataset'
+data_root = 'data/digit_scenes'
+crop_size = (48, 48)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(64, 64),
+        ratio_range=(0.75, 1.5),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    # add loading annotation after ``Resize`` because ground truth
+    # does not need to do resize data transform
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]
+
+# The two disjoint labelled subsets (model A and model B) and the unlabelled
+# rest of the train scenes (images only: no ``seg_map_path``, so its
+# pipeline must not load annotations).
+labeled_dataset_a = dict(
+    type=dataset_type,
+    data_root=data_root,
+    data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+    ann_file='splits/labeled_a.txt',
+    pipeline=train_pipeline)
+labeled_dataset_b = dict(
+    type=dataset_type,
+    data_root=data_root,
+    data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+    ann_file='splits/labeled_b.txt',
+    pipeline=train_pipeline)
+unlabeled_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    data_prefix=dict(img_path='img_dir/train'),
+    ann_file='splits/unlabeled.txt',
+    pipeline=[])
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=labeled_dataset_a)
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
+        ann_file='splits/val.txt',
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator
