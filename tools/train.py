@@ -1,0 +1,262 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+"""Train a model (plain or DMT) with the mmengine Runner.
+
+Modelled on ``tools/train.py`` of MMSegmentation 1.x::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--cfg-options key=value ...] [--launcher {none,pytorch,slurm,mpi}]
+
+``import dmt_mm`` registers every dmt_mm component and allowlists the types
+of mmengine checkpoints for ``torch.load(weights_only=True)`` (see
+:mod:`dmt_mm.utils.checkpoint`), so ``--resume`` works on torch >= 2.6 even
+when a config forgets ``custom_imports``.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+from typing import List, Optional, Sequence
+
+try:
+    import dmt_mm  # noqa: F401  (registers modules and safe globals)
+except ImportError:  # running from a checkout that is not installed
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    import dmt_mm  # noqa: F401
+from dmt_mm.utils.checkpoint import register_safe_globals
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+#: Optimizer wrapper types ``--amp`` may replace by ``AmpOptimWrapper``.
+_PLAIN_OPTIM_WRAPPERS = ('OptimWrapper', 'mmengine.OptimWrapper')
+_AMP_OPTIM_WRAPPERS = ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments without the program name.
+            Defaults to None (``sys.argv[1:]``).
+
+    Returns:
+        argparse.Namespace: ``config``, ``work_dir``, ``resume`` (None,
+        ``'auto'`` or a checkpoint path), ``amp``, ``cfg_options``,
+        ``launcher`` and ``local_rank``. Sets ``os.environ['LOCAL_RANK']``
+        from ``--local-rank`` when the launcher did not set it.
+    """
+    parser = argparse.ArgumentParser(
+        description='Train a segmentor/classifier (plain or DMT)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        default=None,
+        help='resume training; without a value, from the latest checkpoint '
+        'in the work dir (cfg.resume=True); with a checkpoint path, from '
+        'that checkpoint')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training (needs CUDA; on a '
+        'machine without a GPU a warning is printed and training stays fp32)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes `--local-rank` (torch >= 2.0) or
+    # `--local_rank`; torchrun sets the LOCAL_RANK environment variable.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def default_work_dir(config_path: str) -> str:
+    """Return ``./work_dirs/<config stem>``, mmseg's default work dir.
+
+    Args:
+        config_path (str): Path of the config file.
+
+    Returns:
+        str: The work dir, relative to the current directory.
+    """
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def enable_amp(cfg: Config, cuda_available: Optional[bool] = None) -> bool:
+    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (dynamic scale).
+
+    mmengine's ``AmpOptimWrapper`` asserts that a GPU (or NPU/MLU/MUSA) is
+    present, so on a CPU-only machine the config is left in fp32 and a
+    warning says so rather than failing at runner build.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        cuda_available (bool, optional): Override the CUDA check (tests).
+            Defaults to None (``torch.cuda.is_available()``).
+
+    Returns:
+        bool: Whether the config now trains with AMP.
+
+    Raises:
+        ValueError: If the config has no ``optim_wrapper`` or its type is
+            neither ``OptimWrapper`` nor ``AmpOptimWrapper``.
+    """
+    optim_wrapper = cfg.get('optim_wrapper', None)
+    if not isinstance(optim_wrapper, dict):
+        raise ValueError('`--amp` needs a config with an `optim_wrapper` '
+                         f'dict, but got optim_wrapper={optim_wrapper!r}')
+    wrapper_type = optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in _AMP_OPTIM_WRAPPERS:
+        print_log(
+            'AMP training is already enabled in your config.',
+            logger='current',
+            level=logging.WARNING)
+        return True
+    if wrapper_type not in _PLAIN_OPTIM_WRAPPERS:
+        raise ValueError(
+            '`--amp` is only supported when the optimizer wrapper type is '
+            f'`OptimWrapper`, but got optim_wrapper.type={wrapper_type!r}')
+    if cuda_available is None:
+        cuda_available = _cuda_available()
+    if not cuda_available:
+        print_log(
+            '`--amp` was given but CUDA is not available: mmengine\'s '
+            'AmpOptimWrapper only runs on a GPU (or NPU/MLU/MUSA), so '
+            'training continues in fp32.',
+            logger='current',
+            level=logging.WARNING)
+        return False
+    optim_wrapper['type'] = 'AmpOptimWrapper'
+    optim_wrapper['loss_scale'] = 'dynamic'
+    return True
+
+
+def build_train_cfg(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line options.
+
+    Priority of the work dir: ``--work-dir`` > ``work_dir`` in the config >
+    ``./work_dirs/<config stem>``.
+
+    Args:
+        args (argparse.Namespace): The result of :func:`parse_args`.
+
+    Returns:
+        Config: The config to build the runner from.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = default_work_dir(args.config)
+
+    if args.amp:
+        enable_amp(cfg)
+
+    if args.resume == 'auto':
+        set_auto_resume(cfg)
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def set_auto_resume(cfg: Config) -> bool:
+    """Resume from the latest checkpoint of ``cfg.work_dir`` (``--resume``).
+
+    mmengine resumes from ``load_from`` when ``resume=True`` and
+    ``load_from`` is set, so ``load_from`` is cleared to make the Runner look
+    up ``work_dir/last_checkpoint``. When the work dir has no checkpoint yet
+    and the config's ``load_from`` initialises the model (pretrained or
+    phase-0 weights), that initialisation is kept and training starts from
+    iteration 0 instead of resuming from the initial weights.
+
+    Args:
+        cfg (Config): The config with its final ``work_dir``, changed in
+            place.
+
+    Returns:
+        bool: Whether the run will resume (``cfg.resume``).
+    """
+    if cfg.get('load_from', None) is not None and \
+            not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+        print_log(
+            f'--resume: no checkpoint in {cfg.work_dir} yet, starting a new '
+            f'run initialised from load_from={cfg.load_from}',
+            logger='current',
+            level=logging.WARNING)
+        cfg.resume = False
+        return False
+    cfg.resume = True
+    cfg.load_from = None
+    return True
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the default ``Runner``, or ``cfg.runner_type`` from ``RUNNERS``.
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        Runner: The runner.
+    """
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Runner:
+    """Entry point: parse ``argv``, build the runner and train.
+
+    Args:
+        argv (Sequence[str], optional): Arguments without the program name.
+            Defaults to None (``sys.argv[1:]``).
+
+    Returns:
+        Runner: The runner after training.
+    """
+    args = parse_args(argv)
+    register_safe_globals()
+    cfg = build_train_cfg(args)
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+__all__: List[str] = [
+    'parse_args', 'default_work_dir', 'enable_amp', 'set_auto_resume',
+    'build_train_cfg', 'build_runner', 'main'
+]
+
+if __name__ == '__main__':
+    main()
