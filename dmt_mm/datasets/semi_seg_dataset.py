@@ -1,0 +1,405 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+import copy
+import json
+import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+from mmengine.dataset import Compose
+from mmengine.fileio import get
+from mmseg.registry import DATASETS
+from torch.utils.data import Dataset
+
+PSEUDO_MANIFEST = 'manifest.json'
+
+# Pipeline steps swapped when the labelled pipeline is reused for
+# pseudo-labelled samples.
+_PSEUDO_SWAPS = {
+    'LoadAnnotations': 'LoadPseudoLabel',
+    'PackSegInputs': 'PackDMTSegInputs',
+}
+
+
+def _type_name(step) -> str:
+    t = step.get('type') if isinstance(step, dict) else type(step).__name__
+    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
+
+
+def pseudo_pipeline_from(pipeline: Sequence[dict]) -> List[dict]:
+    """Turn a labelled training pipeline into the pseudo-labelled one.
+
+    ``LoadAnnotations`` becomes ``LoadPseudoLabel`` and ``PackSegInputs``
+    becomes ``PackDMTSegInputs``; every other transform is kept, so the pseudo
+    label and teacher confidence go through the same augmentation as a
+    ground-truth map. A pipeline that already uses ``LoadPseudoLabel`` is
+    returned unchanged.
+    """
+    names = [_type_name(s) for s in pipeline]
+    if 'LoadPseudoLabel' in names:
+        return list(pipeline)
+    if 'LoadAnnotations' not in names:
+        raise ValueError(
+            'the training pipeline has no LoadAnnotations step, so there is '
+            'no place to load pseudo labels; add LoadAnnotations (it is '
+            f'replaced by LoadPseudoLabel for pseudo samples). Steps: {names}')
+    out = []
+    for step in pipeline:
+        name = _type_name(step)
+        if name in _PSEUDO_SWAPS:
+            new = dict(type=_PSEUDO_SWAPS[name])
+            if name == 'PackSegInputs' and 'meta_keys' in step:
+                new['meta_keys'] = tuple(step['meta_keys']) + ('is_pseudo', )
+            out.append(new)
+        else:
+            out.append(copy.deepcopy(step))
+    return out
+
+
+def _without_annotations(pipeline: Sequence[dict]) -> List[dict]:
+    return [
+        copy.deepcopy(s) for s in pipeline
+        if _type_name(s) != 'LoadAnnotations'
+    ]
+
+
+def _infos(dataset):
+    """Data infos of an mmengine dataset (``data_list`` may be serialized)."""
+    for i in range(len(dataset)):
+        yield dataset.get_data_info(i)
+
+
+def _run_pipeline(pipeline, info: dict, what: str) -> dict:
+    """Run ``pipeline`` and name the image in any error it raises."""
+    try:
+        out = pipeline(info)
+    except Exception as e:
+        msg = f'{e} (while {what} {info.get("img_path")})'
+        try:
+            new = type(e)(msg)
+        except Exception:  # noqa: BLE001 - exotic constructor
+            new = RuntimeError(msg)
+        raise new from e
+    if out is None:
+        raise RuntimeError(f'the pipeline dropped {info.get("img_path")} '
+                           f'while {what} it')
+    return out
+
+
+class LabelingView(Dataset):
+    """The unlabelled images under the labelling pipeline.
+
+    Item ``i`` is the packed output of ``label_pipeline`` for unlabelled image
+    ``i``; its data sample carries the meta keys ``unlabeled_index`` and
+    ``pseudo_key`` (the file name of its pseudo label). Ground truth, where the
+    unlabelled set has it, is loaded for diagnostics only.
+    """
+
+    def __init__(self, owner: 'SemiSegDataset', indices: Sequence[int]):
+        self.owner = owner
+        self.indices = list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        j = self.indices[i]
+        info = self.owner.unlabeled_info(j, with_annotation=True)
+        out = _run_pipeline(self.owner.label_pipeline, info, 'labelling')
+        out['data_samples'].set_metainfo(
+            dict(unlabeled_index=j, pseudo_key=self.owner.pseudo_key(j)))
+        return out
+
+
+@DATASETS.register_module()
+class SemiSegDataset(Dataset):
+    """Labelled + pseudo-labelled segmentation data for DMT.
+
+    Wraps one labelled dataset (or one per model, e.g. the two labelled
+    subsets of DMT's VOC 1/106 setting) and one unlabelled dataset, all given
+    as ordinary MMSeg dataset configs. The unlabelled one may be a bare image
+    folder or split list without ``seg_map_path``; where it has annotations
+    they are only used by the labelling pass to measure pseudo-label quality,
+    never for training.
+
+    Index layout: ``[labeled_0 | labeled_1 | ... | unlabeled]``. Which
+    labelled subset is used and whether pseudo-labelled samples are served is
+    the state set by :class:`MutualTrainingHook` through
+    :meth:`set_active` / :meth:`set_pseudo_source`; the
+    :class:`LabeledPseudoSampler` reads it to mix batches at a fixed ratio.
+
+    A pseudo-labelled sample runs the training pipeline with
+    ``LoadAnnotations`` replaced by :class:`LoadPseudoLabel` and
+    ``PackSegInputs`` by :class:`PackDMTSegInputs`, so the pseudo label and
+    the teacher confidence are moved by the same transforms as the image.
+
+    Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
+    Learning", arXiv:2004.08514.
+
+    Args:
+        labeled (dict | list[dict]): Labelled dataset config, or one config
+            per model (in the order of the model's ``model_names``).
+        unlabeled (dict): Unlabelled dataset config.
+        pipeline (list[dict], optional): Training pipeline, used for
+            sub-dataset configs that have none. Defaults to None.
+        label_pipeline (list[dict]): Pipeline of the labelling pass (usually
+            the test pipeline: teachers label at the original resolution).
+        verify (str): Files checked when the dataset is built, so that a bad
+            input fails before hours of training: ``'exist'`` checks that all
+            images exist, ``'labeled'`` additionally decodes the labelled
+            images and masks (corrupt files, label values >= number of
+            classes), ``'all'`` also decodes the unlabelled images.
+            Defaults to ``'labeled'``.
+        num_workers (int): Threads used by the verification. Defaults to 4.
+    """
+
+    def __init__(self,
+                 labeled: Union[dict, Sequence[dict]],
+                 unlabeled: dict,
+                 pipeline: Optional[Sequence[dict]] = None,
+                 label_pipeline: Optional[Sequence[dict]] = None,
+                 verify: str = 'labeled',
+                 num_workers: int = 4,
+                 ignore_index: int = 255) -> None:
+        if verify not in ('none', 'exist', 'labeled', 'all'):
+            raise ValueError("verify must be 'none', 'exist', 'labeled' or "
+                             f"'all', got {verify!r}")
+        if label_pipeline is None:
+            raise ValueError('label_pipeline is required: the pipeline the '
+                             'teachers label unlabelled images with (usually '
+                             'the test pipeline)')
+        labeled_cfgs = [labeled] if isinstance(labeled, dict) else list(labeled)
+        if not labeled_cfgs:
+            raise ValueError('labeled must be a dataset config or a non-empty '
+                             'list of them')
+        self.ignore_index = ignore_index
+        self.labeled = [
+            self._build(cfg, pipeline, f'labeled[{i}]')
+            for i, cfg in enumerate(labeled_cfgs)
+        ]
+        unl_cfg = copy.deepcopy(unlabeled)
+        base_pipeline = unl_cfg.pop('pipeline', None) or pipeline
+        if base_pipeline is None:
+            base_pipeline = copy.deepcopy(labeled_cfgs[0].get('pipeline'))
+        unl_cfg['pipeline'] = pseudo_pipeline_from(base_pipeline)
+        self.unlabeled = self._build(unl_cfg, None, 'unlabeled')
+
+        self.metainfo = copy.deepcopy(self.labeled[0].metainfo)
+        self.num_classes = len(self.metainfo['classes'])
+        for i, ds in enumerate(self.labeled[1:], 1):
+            if len(ds.metainfo['classes']) != self.num_classes:
+                raise ValueError(
+                    f'labeled[{i}] has {len(ds.metainfo["classes"])} classes '
+                    f'but labeled[0] has {self.num_classes}')
+        if len(self.unlabeled.metainfo['classes']) != self.num_classes:
+            raise ValueError(
+                f'the unlabeled dataset has '
+                f'{len(self.unlabeled.metainfo["classes"])} classes but the '
+                f'labeled one has {self.num_classes}')
+
+        self.has_unlabeled_gt = all(
+            info.get('seg_map_path') for info in _infos(self.unlabeled))
+        lp = list(label_pipeline)
+        if not self.has_unlabeled_gt:
+            lp = _without_annotations(lp)
+        self.label_pipeline = Compose(lp)
+
+        offsets = np.cumsum([0] + [len(ds) for ds in self.labeled])
+        self._labeled_offsets = offsets
+        self._unlabeled_offset = int(offsets[-1])
+        self._img_root = self.unlabeled.data_prefix.get('img_path', '') or ''
+
+        # State driven by MutualTrainingHook.
+        self.active = 0
+        self.pseudo_dir: Optional[str] = None
+        self.pseudo_thresholds: Optional[np.ndarray] = None
+
+        self._verify(verify, num_workers)
+
+    # ------------------------------------------------------------------ build
+    @staticmethod
+    def _build(cfg: dict, pipeline, name: str):
+        cfg = copy.deepcopy(cfg)
+        if not cfg.get('pipeline'):
+            if pipeline is None:
+                raise ValueError(f'{name} has no pipeline and SemiSegDataset '
+                                 'got no pipeline either')
+            cfg['pipeline'] = copy.deepcopy(list(pipeline))
+        cfg['lazy_init'] = True
+        ds = DATASETS.build(cfg)
+        try:
+            ds.full_init()
+            empty = len(ds) == 0
+        except ValueError:
+            # mmengine cannot serialize an empty data list
+            if ds.load_data_list():
+                raise
+            empty = True
+        if empty:
+            prefix = getattr(ds, 'data_prefix', {})
+            raise ValueError(
+                f'the {name} dataset is empty (ann_file={ds.ann_file!r}, '
+                f'data_prefix={prefix}); DMT needs both labelled and '
+                'unlabelled images')
+        return ds
+
+    def _verify(self, level: str, num_workers: int) -> None:
+        if level == 'none':
+            return
+        missing = []
+        for name, ds in self._sources():
+            for info in _infos(ds):
+                if not osp.isfile(info['img_path']):
+                    missing.append(info['img_path'])
+                seg = info.get('seg_map_path')
+                if seg and not osp.isfile(seg):
+                    missing.append(seg)
+        if missing:
+            more = f' and {len(missing) - 5} more' if len(missing) > 5 else ''
+            raise FileNotFoundError(
+                f'{len(missing)} dataset files do not exist: '
+                f'{missing[:5]}{more}')
+        if level == 'exist':
+            return
+        jobs = []
+        for i, ds in enumerate(self.labeled):
+            for info in _infos(ds):
+                jobs.append((info['img_path'], info.get('seg_map_path'),
+                             info.get('reduce_zero_label', False)))
+        if level == 'all':
+            jobs += [(info['img_path'], None, False)
+                     for info in _infos(self.unlabeled)]
+        with ThreadPoolExecutor(max(1, num_workers)) as pool:
+            for err in pool.map(self._check_files, jobs):
+                if err:
+                    raise ValueError(err)
+
+    def _check_files(self, job) -> Optional[str]:
+        img_path, seg_path, reduce_zero = job
+        try:
+            img = mmcv.imfrombytes(get(img_path))
+        except Exception as e:  # noqa: BLE001 - reported with the path
+            return f'corrupt image {img_path}: {e}'
+        if img is None:
+            return f'corrupt image {img_path}: it could not be decoded'
+        if seg_path is None:
+            return None
+        try:
+            seg = mmcv.imfrombytes(get(seg_path), flag='unchanged',
+                                   backend='pillow')
+        except Exception as e:  # noqa: BLE001
+            return f'corrupt annotation {seg_path}: {e}'
+        if seg is None or seg.ndim != 2:
+            return f'corrupt annotation {seg_path}: expected a 2-D label map'
+        if seg.shape != img.shape[:2]:
+            return (f'annotation {seg_path} has shape {seg.shape} but image '
+                    f'{img_path} has shape {img.shape[:2]}')
+        values = np.unique(seg)
+        if reduce_zero:
+            values = values[values != 0] - 1
+        bad = values[(values != self.ignore_index) &
+                     (values >= self.num_classes)]
+        if bad.size:
+            return (f'annotation {seg_path} contains label value(s) '
+                    f'{bad.tolist()} >= num_classes {self.num_classes} '
+                    f'(classes: {self.metainfo["classes"]}); only '
+                    f'0..{self.num_classes - 1} and {self.ignore_index} '
+                    '(ignore) are allowed')
+        return None
+
+    def _sources(self):
+        for i, ds in enumerate(self.labeled):
+            yield f'labeled[{i}]', ds
+        yield 'unlabeled', self.unlabeled
+
+    # ------------------------------------------------------------------ state
+    @property
+    def num_labeled_sets(self) -> int:
+        return len(self.labeled)
+
+    def set_active(self, index: int) -> None:
+        """Serve the labelled subset of model ``index`` (0 with one set)."""
+        self.active = int(index)
+
+    def set_pseudo_source(self, directory: Optional[str],
+                          thresholds: Optional[Sequence[int]] = None) -> None:
+        """Serve pseudo labels from ``directory`` (None: labelled only)."""
+        self.pseudo_dir = directory
+        self.pseudo_thresholds = (None if thresholds is None else np.asarray(
+            thresholds, dtype=np.uint8))
+
+    @property
+    def pseudo_enabled(self) -> bool:
+        return self.pseudo_dir is not None
+
+    def labeled_indices(self) -> np.ndarray:
+        """Global indices of the active model's labelled samples."""
+        k = self.active if len(self.labeled) > 1 else 0
+        return np.arange(self._labeled_offsets[k], self._labeled_offsets[k + 1])
+
+    def pseudo_indices(self) -> np.ndarray:
+        """Global indices of the unlabelled (pseudo-labelled) samples."""
+        return np.arange(self._unlabeled_offset, len(self))
+
+    @property
+    def num_unlabeled(self) -> int:
+        return len(self.unlabeled)
+
+    def num_labeled(self, index: Optional[int] = None) -> int:
+        k = self.active if index is None else index
+        return len(self.labeled[k if len(self.labeled) > 1 else 0])
+
+    # ------------------------------------------------------------------ items
+    def pseudo_key(self, j: int) -> str:
+        """File name (relative to the pseudo-label dir) of unlabelled ``j``."""
+        img_path = self.unlabeled.get_data_info(j)['img_path']
+        rel = (osp.relpath(img_path, self._img_root)
+               if self._img_root else osp.basename(img_path))
+        return osp.splitext(rel)[0] + '.png'
+
+    def unlabeled_info(self, j: int, with_annotation: bool = False) -> dict:
+        info = self.unlabeled.get_data_info(j)
+        if not with_annotation:
+            info.pop('seg_map_path', None)
+        info['seg_fields'] = []
+        return info
+
+    def labeling_view(self, indices: Optional[Sequence[int]] = None
+                      ) -> LabelingView:
+        """Dataset of unlabelled images for the labelling pass."""
+        if indices is None:
+            indices = range(len(self.unlabeled))
+        return LabelingView(self, indices)
+
+    def __len__(self) -> int:
+        return self._unlabeled_offset + len(self.unlabeled)
+
+    def __getitem__(self, idx: int) -> dict:
+        if idx < 0 or idx >= len(self):
+            raise IndexError(f'index {idx} out of range for {len(self)}')
+        if idx < self._unlabeled_offset:
+            k = int(np.searchsorted(self._labeled_offsets, idx, 'right')) - 1
+            ds = self.labeled[k]
+            local = idx - int(self._labeled_offsets[k])
+            info = ds.get_data_info(local)
+            return _run_pipeline(ds.pipeline, info, 'loading')
+        if self.pseudo_dir is None:
+            raise RuntimeError(
+                f'index {idx} is an unlabelled sample but no pseudo labels '
+                'are set (set_pseudo_source was not called)')
+        j = idx - self._unlabeled_offset
+        info = self.unlabeled_info(j)
+        info['pseudo_label_path'] = osp.join(self.pseudo_dir,
+                                             self.pseudo_key(j))
+        info['pseudo_thresholds'] = self.pseudo_thresholds
+        return _run_pipeline(self.unlabeled.pipeline, info, 'loading')
+
+    # -------------------------------------------------------------- manifests
+    @staticmethod
+    def read_manifest(directory: str) -> Optional[Dict]:
+        path = osp.join(directory, PSEUDO_MANIFEST)
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)

@@ -1,0 +1,4 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+from .dmt_train_loop import DMTTrainLoop, Stage
+
+__all__ = ['DMTTrainLoop', 'Stage']

@@ -1,0 +1,260 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+import copy
+import warnings
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config, ConfigDict
+from mmengine.model import BaseModel
+from mmseg.registry import MODELS
+from mmseg.utils import SampleList
+from torch import Tensor
+
+from dmt_mm.models.losses.dmt_loss import DMTLoss
+
+
+class _StateBank(nn.Module):
+    """Buffers mirroring a module's ``state_dict`` (names included).
+
+    Holds the weights of the model that is not in the student slot. Only
+    buffers: the optimizer never sees them and DDP is told to ignore them.
+    """
+
+    def __init__(self, state: Dict[str, Tensor]) -> None:
+        super().__init__()
+        for name, tensor in state.items():
+            *path, leaf = name.split('.')
+            module = self
+            for part in path:
+                if not hasattr(module, part):
+                    module.add_module(part, nn.Module())
+                module = getattr(module, part)
+            module.register_buffer(leaf, tensor.detach().clone())
+
+
+@MODELS.register_module()
+class DMTSegmentor(BaseModel):
+    """Two segmentors trained by Dynamic Mutual Training in one Runner.
+
+    The *student slot* (``self.student``) is an ordinary MMSeg segmentor and
+    holds the only parameters the optimizer and DDP see. The other model's
+    weights (parameters and BN statistics) live in ``self.bank`` as buffers.
+    :meth:`activate` swaps the two by copying tensors in place, so optimizer
+    and DDP references stay valid. :class:`MutualTrainingHook` drives the
+    swaps; ``state_dict`` holds both models and ``active_index``, so a
+    checkpoint resumes (or tests) either model.
+
+    During training a batch may mix labelled samples and pseudo-labelled ones
+    (meta key ``is_pseudo``, teacher confidence in ``data_sample.
+    teacher_conf``); the segmentor hands both to every :class:`DMTLoss` of the
+    student through its batch context, so any MMSeg decode head works.
+
+    Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
+    Learning", Pattern Recognition 2022, arXiv:2004.08514.
+
+    Args:
+        segmentor (dict): Config of the MMSeg segmentor (e.g. an
+            ``EncoderDecoder``) both models share.
+        model_names (Sequence[str]): Names of the two models.
+            Defaults to ``('A', 'B')``.
+        model_overrides (dict, optional): Per-name config merged into
+            ``segmentor`` (e.g. a different ``init_cfg`` for diversity).
+        eval_model (str, optional): Model used by ``val_step``/``test_step``;
+            None evaluates the model in the student slot (what training
+            validation wants). ``tools/test.py`` sets it. Defaults to None.
+        data_preprocessor (dict, optional): Defaults to the segmentor's.
+        init_cfg (dict, optional): Unused; each model initialises itself.
+    """
+
+    def __init__(self,
+                 segmentor: dict,
+                 model_names: Sequence[str] = ('A', 'B'),
+                 model_overrides: Optional[Dict[str, dict]] = None,
+                 eval_model: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        model_names = tuple(model_names)
+        if len(model_names) != 2 or len(set(model_names)) != 2:
+            raise ValueError('model_names must be two distinct names, got '
+                             f'{model_names!r}')
+        model_overrides = dict(model_overrides or {})
+        unknown = set(model_overrides) - set(model_names)
+        if unknown:
+            raise ValueError(f'model_overrides has unknown model names '
+                             f'{sorted(unknown)}; models are {model_names}')
+        if eval_model is not None and eval_model not in model_names:
+            raise ValueError(f'eval_model must be one of {model_names} or '
+                             f'None, got {eval_model!r}')
+        if isinstance(segmentor, ConfigDict):
+            segmentor = segmentor.to_dict()
+        if data_preprocessor is None:
+            data_preprocessor = segmentor.get('data_preprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.model_names = model_names
+        self.eval_model = eval_model
+        self._cfgs = {
+            name: self._model_cfg(segmentor, model_overrides.get(name))
+            for name in model_names
+        }
+        self.student = MODELS.build(self._cfgs[model_names[0]])
+        self.bank = _StateBank(self.student.state_dict())
+        self.register_buffer('active_index', torch.zeros((), dtype=torch.long))
+        self._dmt_losses: List[DMTLoss] = [
+            m for m in self.student.modules() if isinstance(m, DMTLoss)
+        ]
+        self._warned_no_dmt_loss = False
+        # DDP must neither broadcast nor reduce the stored model.
+        self._ddp_params_and_buffers_to_ignore = [
+            f'bank.{n}' for n, _ in self.bank.named_buffers()
+        ] + ['active_index']
+
+    @staticmethod
+    def _model_cfg(segmentor: dict, override: Optional[dict]) -> dict:
+        cfg = Config(dict(m=copy.deepcopy(segmentor)))
+        if override:
+            cfg.merge_from_dict(dict(m=copy.deepcopy(dict(override))))
+        return cfg.m
+
+    # ------------------------------------------------------------ the models
+    @property
+    def active_name(self) -> str:
+        return self.model_names[int(self.active_index)]
+
+    def other_name(self, name: str) -> str:
+        """The partner of model ``name``."""
+        return self.model_names[1 - self.model_names.index(name)]
+
+    def init_weights(self) -> None:
+        """Initialise both models independently (each with its own cfg)."""
+        self.student.init_weights()
+        other = MODELS.build(self._cfgs[self.model_names[1]])
+        other.init_weights()
+        with torch.no_grad():
+            self._copy_state(other.state_dict(), self._bank_state())
+        self.active_index.fill_(0)
+        del other
+
+    def _bank_state(self) -> Dict[str, Tensor]:
+        return self.bank.state_dict(keep_vars=True)
+
+    @staticmethod
+    def _copy_state(src: Dict[str, Tensor], dst: Dict[str, Tensor]) -> None:
+        if src.keys() != dst.keys():
+            missing = sorted(set(dst) - set(src))[:5]
+            extra = sorted(set(src) - set(dst))[:5]
+            raise KeyError(f'state mismatch: missing {missing}, '
+                           f'unexpected {extra}')
+        for k, v in src.items():
+            dst[k].data.copy_(v.data if isinstance(v, Tensor) else v)
+
+    @torch.no_grad()
+    def activate(self, name: str) -> None:
+        """Put model ``name`` in the student slot (in-place swap)."""
+        if name not in self.model_names:
+            raise ValueError(f'unknown model {name!r}; models are '
+                             f'{self.model_names}')
+        if name == self.active_name:
+            return
+        student = self.student.state_dict(keep_vars=True)
+        bank = self._bank_state()
+        for k, s in student.items():
+            b = bank[k]
+            tmp = s.data.clone()
+            s.data.copy_(b.data)
+            b.data.copy_(tmp)
+        self.active_index.fill_(self.model_names.index(name))
+
+    def model_state_dict(self, name: str) -> 'OrderedDict[str, Tensor]':
+        """Plain MMSeg state dict (detached copies) of model ``name``."""
+        if name not in self.model_names:
+            raise ValueError(f'unknown model {name!r}; models are '
+                             f'{self.model_names}')
+        src = (self.student.state_dict()
+               if name == self.active_name else self.bank.state_dict())
+        return OrderedDict((k, v.detach().clone()) for k, v in src.items())
+
+    # --------------------------------------------------------------- forward
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.student._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
+                           'predict and tensor mode')
+
+    def _pseudo_context(self, data_samples: SampleList
+                        ) -> Tuple[Optional[Tensor], Tensor]:
+        is_pseudo = torch.tensor(
+            [bool(ds.metainfo.get('is_pseudo', False)) for ds in data_samples],
+            dtype=torch.bool)
+        if not is_pseudo.any():
+            return None, is_pseudo
+        h, w = data_samples[0].gt_sem_seg.shape
+        confs = []
+        for ds, pseudo in zip(data_samples, is_pseudo.tolist()):
+            gt_shape = tuple(ds.gt_sem_seg.shape)
+            if 'teacher_conf' in ds:
+                conf = ds.teacher_conf.data[0].float()
+                if tuple(conf.shape) != gt_shape:
+                    conf = F.pad(conf, (0, gt_shape[1] - conf.shape[1], 0,
+                                        gt_shape[0] - conf.shape[0]))
+            elif pseudo:
+                raise KeyError('a pseudo-labelled sample has no teacher_conf;'
+                               ' its pipeline must end with PackDMTSegInputs')
+            else:
+                conf = ds.gt_sem_seg.data.new_zeros(gt_shape, dtype=torch.float)
+            confs.append(conf)
+        return torch.stack(confs), is_pseudo.to(confs[0].device)
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        """Student loss on a (possibly mixed) batch.
+
+        Args:
+            inputs (Tensor): ``(N, 3, H, W)`` images.
+            data_samples (list[SegDataSample]): with ``gt_sem_seg`` (ground
+                truth or pseudo label) and, for pseudo samples, ``is_pseudo``
+                in the metainfo and ``teacher_conf``.
+
+        Returns:
+            dict: the student's losses, plus ``dmt_weight``, ``dmt_disagree``
+            and ``dmt_student_wins`` (logged, not optimised) when the batch
+            has pseudo-labelled samples.
+        """
+        teacher_conf, is_pseudo = self._pseudo_context(data_samples)
+        if teacher_conf is None:
+            return self.student.loss(inputs, data_samples)
+        if not self._dmt_losses and not self._warned_no_dmt_loss:
+            warnings.warn('the student has no DMTLoss: pseudo labels are '
+                          'trained with full weight (plain self-training)')
+            self._warned_no_dmt_loss = True
+        for m in self._dmt_losses:
+            m.set_pseudo_context(teacher_conf, is_pseudo)
+        try:
+            losses = self.student.loss(inputs, data_samples)
+        finally:
+            for m in self._dmt_losses:
+                m.clear_pseudo_context()
+        if self._dmt_losses and self._dmt_losses[0].last_stats:
+            for k, v in self._dmt_losses[0].last_stats.items():
+                losses[k] = v
+        return losses
+
+    def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
+        if self.eval_model is not None and self.eval_model != self.active_name:
+            self.activate(self.eval_model)
+        return self.student.predict(inputs, data_samples)
+
+    def _forward(self, inputs: Tensor, data_samples=None):
+        return self.student._forward(inputs, data_samples)
+
+
+__all__ = ['DMTSegmentor']

@@ -1,0 +1,15 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+from .checkpoint import register_safe_globals
+from .curriculum import (class_thresholds_from_histogram, kept_counts,
+                         miou_from_confusion, pseudo_label_quality,
+                         threshold_from_histogram)
+from .pseudo_label_io import (CONF_LEVELS, decode_confidence,
+                              encode_confidence, read_pseudo_label,
+                              write_pseudo_label)
+
+__all__ = [
+    'register_safe_globals', 'class_thresholds_from_histogram',
+    'kept_counts', 'miou_from_confusion', 'pseudo_label_quality',
+    'threshold_from_histogram', 'CONF_LEVELS', 'decode_confidence',
+    'encode_confidence', 'read_pseudo_label', 'write_pseudo_label'
+]

@@ -1,0 +1,82 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dmt_mm.utils.pseudo_label_io import (CONF_LEVELS, decode_confidence,
+                                          encode_confidence,
+                                          pack_pseudo_label,
+                                          read_pseudo_label,
+                                          unpack_pseudo_label,
+                                          write_pseudo_label)
+
+
+def test_levels_are_increasing_and_span_the_range():
+    assert CONF_LEVELS.shape == (256, )
+    assert np.all(np.diff(CONF_LEVELS) > 0)
+    assert CONF_LEVELS[0] == 0.0 and CONF_LEVELS[127] < 0.99
+    assert CONF_LEVELS[128] == pytest.approx(0.99)
+    assert CONF_LEVELS[255] == pytest.approx(1 - 1e-6)
+
+
+def test_encode_floors_to_the_level_grid():
+    conf = torch.tensor([0.0, 0.5, 0.9899, 0.99, 0.995, 0.9999, 1.0])
+    level = encode_confidence(conf)
+    assert level.dtype == torch.uint8
+    decoded = decode_confidence(level)
+    # never overstates, and is the highest level not above the value
+    assert torch.all(decoded <= conf + 1e-7)
+    nxt = torch.from_numpy(CONF_LEVELS).float()[
+        (level.long() + 1).clamp(max=255)]
+    assert torch.all((nxt > conf) | (level == 255))
+    assert level[0] == 0 and level[-1] == 255
+    assert level[1] == 64  # 0.5 / (0.99 / 128) = 64.6 -> 64
+
+
+def test_resolution_near_one_separates_confident_pixels():
+    # A uniform 8-bit grid would put all of these into one bin.
+    conf = torch.tensor([0.991, 0.999, 0.9999, 0.99999])
+    level = encode_confidence(conf)
+    assert len(set(level.tolist())) == 4
+    err = (conf - decode_confidence(level)) / (1 - conf)
+    assert torch.all(err < 0.08)  # ~7.5 % relative steps in (1 - c)
+
+
+def test_pack_unpack_roundtrip_and_label_limit():
+    label = torch.tensor([[0, 1], [20, 254]])
+    level = torch.tensor([[0, 255], [7, 128]], dtype=torch.uint8)
+    packed = pack_pseudo_label(label, level)
+    assert packed.dtype == np.uint16
+    lab, lev = unpack_pseudo_label(packed)
+    np.testing.assert_array_equal(lab, label.numpy())
+    np.testing.assert_array_equal(lev, level.numpy())
+    with pytest.raises(ValueError, match='255'):
+        pack_pseudo_label(torch.tensor([[255]]), torch.tensor([[0]]))
+    with pytest.raises(ValueError, match='shape'):
+        pack_pseudo_label(torch.zeros(2, 2), torch.zeros(2, 3))
+
+
+def test_write_read_is_atomic_and_two_bytes_per_pixel(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(0, 21, (60, 80), generator=g)
+    level = torch.randint(0, 256, (60, 80), generator=g).to(torch.uint8)
+    path = str(tmp_path / 'sub' / 'img.png')
+    write_pseudo_label(path, label, level)
+    assert os.listdir(tmp_path / 'sub') == ['img.png']  # no temp file left
+    lab, lev = read_pseudo_label(path)
+    np.testing.assert_array_equal(lab, label.numpy())
+    np.testing.assert_array_equal(lev, level.numpy())
+    # random data does not compress: the file is about 2 bytes per pixel
+    assert os.path.getsize(path) < 2.2 * 60 * 80
+
+
+def test_read_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.png'):
+        read_pseudo_label(str(tmp_path / 'missing.png'))
+    bad = tmp_path / 'rgb.png'
+    cv2.imwrite(str(bad), np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match='rgb.png'):
+        read_pseudo_label(str(bad))
