@@ -81,7 +81,11 @@ def r101_pair(cfg):
         weights=None, replace_stride_with_dilation=[False, True, True])
     _randomize_bn(tv)
     tv.eval()
-    ours = MODELS.build(copy.deepcopy(cfg.model.backbone))
+    from mmengine.registry import DefaultScope
+    # module-scoped: build under mmseg's scope whatever scope a previous
+    # test file's Runner left current
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ours = MODELS.build(copy.deepcopy(cfg.model.backbone))
     ours.load_state_dict(
         converter.convert_torchvision_resnet(tv.state_dict()), strict=True)
     ours.eval()

@@ -1,5 +1,6 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 from .checkpoint import register_safe_globals
+from .dist_utils import setup_cpu_distributed
 from .curriculum import (class_thresholds_from_histogram, kept_counts,
                          miou_from_confusion, pseudo_label_quality,
                          threshold_from_histogram)
@@ -8,7 +9,8 @@ from .pseudo_label_io import (CONF_LEVELS, decode_confidence,
                               write_pseudo_label)
 
 __all__ = [
-    'register_safe_globals', 'class_thresholds_from_histogram',
+    'register_safe_globals', 'setup_cpu_distributed',
+    'class_thresholds_from_histogram',
     'kept_counts', 'miou_from_confusion', 'pseudo_label_quality',
     'threshold_from_histogram', 'CONF_LEVELS', 'decode_confidence',
     'encode_confidence', 'read_pseudo_label', 'write_pseudo_label'

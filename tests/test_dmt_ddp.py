@@ -1,0 +1,53 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+"""DMT under DDP: 2 gloo processes on CPU through tools/train.py."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from test_dmt_end_to_end import tiny_cfg
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
+    work = str(tmp_path / 'ddp')
+    cfg = tiny_cfg(tiny_scenes, work, keep_ratios=(1.0, ))
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.sampler.batch_size = 2
+    cfg_path = str(tmp_path / 'ddp_cfg.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1',
+               MASTER_PORT=str(_free_port()))
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
+        '--nproc_per_node=2', f'--master_port={env["MASTER_PORT"]}',
+        str(REPO / 'tools/train.py'), cfg_path, '--launcher', 'pytorch'
+    ]
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.load(open(osp.join(work, 'dmt_summary.json')))
+    assert [(r['model'], r['phase']) for r in summary['stages']] == [
+        ('A', 0), ('B', 0), ('A', 1), ('B', 1)]
+    unlabeled = open(osp.join(tiny_scenes, 'splits/unlabeled.txt')).read()
+    stems = sorted(unlabeled.split())
+    for model in ('A', 'B'):
+        d = osp.join(work, 'pseudo_labels', f'for_{model}')
+        files = sorted(f[:-4] for f in os.listdir(d) if f.endswith('.png'))
+        # both ranks' shards together label every image exactly once
+        assert files == stems
+        manifest = json.load(open(osp.join(d, 'manifest.json')))
+        # histograms were summed over the two ranks
+        assert manifest['pixels'] == len(stems) * 48 * 48
+        assert sum(manifest['class_pixels']) == manifest['pixels']
