@@ -1,0 +1,39 @@
+# DMT, PASCAL VOC 2012 train_aug, 1/50 labelled (211 images), DeepLab-v2
+# ResNet-101: model A from COCO, model B from ImageNet. Published: baseline
+# 55.62, DMT 67.15 mIoU (mean of 3 splits; oracle 74.75).
+# Values: segmentation/dmt-voc-20-1.sh of voldemortX/DST-CBC (no script of
+# this ratio was published); phase-0 epochs of 1/50 from its fs_voc_all.sh
+# (the per-ratio epochs that the DMT scripts of 1/106 and 1/20 reuse).
+#   python tools/train.py configs/dmt/dmt_deeplabv2-r101_voc12aug-1-50.py
+# Other random splits: DMT_SPLIT=1 (or 2) python tools/train.py ...
+_base_ = [
+    '../_base_/models/dmt_deeplabv2_r101.py',
+    '../_base_/datasets/voc12aug_semi.py',
+    '../_base_/schedules/dmt_seg.py',
+]
+split_dir = 'dmt_splits/1-50/split{{$DMT_SPLIT:0}}'
+
+# crops padded to 321x321 in training; validation padded to 505x505
+preprocess = dict(size=(321, 321), test_cfg=dict(size=(505, 505)))
+model = dict(
+    data_preprocessor=preprocess,
+    segmentor=dict(
+        data_preprocessor=preprocess,
+        decode_head=dict(
+            num_classes=21,
+            loss_decode=dict(type='DMTLoss', gamma1=5.0, gamma2=5.0))))
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(batch_size=8, num_labeled=1),  # 1 labelled + 7 pseudo
+    dataset=dict(
+        labeled=dict(ann_file=split_dir + '/labeled.txt'),
+        unlabeled=dict(ann_file=split_dir + '/unlabeled.txt')))
+optim_wrapper = dict(optimizer=dict(lr=0.002))  # phase 0
+train_cfg = dict(phase0_epochs=212, phase_epochs=4)
+custom_hooks = [
+    dict(
+        type='MutualTrainingHook',
+        dmt_lr=0.001,
+        label_batch_size=1,
+        label_num_workers=4)
+]

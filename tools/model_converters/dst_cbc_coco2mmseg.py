@@ -1,0 +1,283 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+"""Convert the COCO-pretrained DeepLab-v2 of DMT's public code for MMSeg.
+
+DMT (arXiv:2004.08514, code voldemortX/DST-CBC) initialises its COCO models
+from the MS-COCO-pretrained DeepLab-v2 ResNet-101 released with AdvSemiSeg
+(``resnet101COCO-41f33a49.pth``, a port of the original Caffe model), loaded
+into a torchvision-layout ResNet-101 (dilations 2/4, output stride 8) plus
+the ASPP-v2 classifier. This script accepts either
+
+* the AdvSemiSeg file itself (keys ``conv1.weight``, ``layer1.0.conv1.weight``
+  ..., ``layer5.conv2d_list.{0..3}.{weight,bias}``), or
+* the public code's converted ``voc_coco_resnet101.pt`` /
+  ``city_coco_resnet101.pt`` (``{'model': state_dict}`` with keys
+  ``backbone.*`` and ``classifier.0.convs.{0..3}.*``; ``module.`` prefixes
+  are removed),
+
+and writes an mmengine checkpoint ``{'state_dict': ..., 'meta': ...}`` whose
+keys match ``configs/_base_/models/deeplabv2_r101.py`` (``backbone.*`` and
+``decode_head.aspp_convs.{i}.*``), to be loaded with
+``model.init_cfg = dict(type='Pretrained', checkpoint=...)``.
+
+Input spaces. The Caffe model takes **BGR** images in **0-255** minus the
+Caffe mean ``(104.008, 116.669, 122.675)`` (BGR), std 1. Two outputs:
+
+* ``--input-space caffe`` (default): weights unchanged; use with
+  :data:`CAFFE_PREPROCESSOR` (``bgr_to_rgb=False``, that mean, std 1).
+  Exact.
+* ``--input-space rgb``: the input normalisation is folded into ``conv1`` so
+  the model takes the ImageNet input of torchvision models
+  (:data:`IMAGENET_PREPROCESSOR`: RGB, mean ``(123.675, 116.28, 103.53)``,
+  std ``(58.395, 57.12, 57.375)``), which lets a COCO model and an ImageNet
+  model share one data preprocessor (DMT's models A and B). ``conv1`` is
+  linear and bias-free: its input channels are reversed (BGR -> RGB) and
+  scaled by the std, and the constant left by the two means
+  (``sum W * (mean_imagenet - mean_caffe)``) is subtracted from
+  ``bn1.running_mean``. This is exact wherever the 7x7 window of ``conv1``
+  lies inside the image; on the outermost output rows/columns, whose window
+  covers zero padding, zero means the ImageNet mean pixel instead of the
+  Caffe mean pixel (about one grey level apart), a relative change of the
+  logits of order 1e-3 (measured in ``tests/test_coco_converter.py``). In
+  training mode BN uses batch statistics, so only evaluation before the
+  first step sees the folded running mean.
+
+Usage::
+
+    python tools/model_converters/dst_cbc_coco2mmseg.py \
+        resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_caffe_mmseg.pth
+    python tools/model_converters/dst_cbc_coco2mmseg.py \
+        resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_rgb_mmseg.pth \
+        --input-space rgb
+
+The classifier has 21 outputs (VOC classes); ``--num-classes 19``
+(Cityscapes) drops it, so the decode head keeps its own initialisation.
+"""
+import argparse
+import os
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Mapping, Optional, Sequence
+
+import torch
+
+#: Caffe DeepLab-v2 input: BGR, 0-255, minus this mean (BGR order), std 1.
+CAFFE_MEAN_BGR = (104.008, 116.669, 122.675)
+#: torchvision/ImageNet input: RGB, (x - mean) / std, in 0-255 units.
+IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
+IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
+
+#: MMSeg data preprocessor of ``--input-space caffe`` checkpoints (mmcv
+#: loads images as BGR, so no channel swap).
+CAFFE_PREPROCESSOR = dict(
+    type='SegDataPreProcessor',
+    mean=list(CAFFE_MEAN_BGR),
+    std=[1.0, 1.0, 1.0],
+    bgr_to_rgb=False,
+    pad_val=0,
+    seg_pad_val=255)
+#: MMSeg data preprocessor of ImageNet models and ``--input-space rgb``.
+IMAGENET_PREPROCESSOR = dict(
+    type='SegDataPreProcessor',
+    mean=list(IMAGENET_MEAN_RGB),
+    std=list(IMAGENET_STD_RGB),
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+
+_BACKBONE_ROOTS = ('conv1.', 'bn1.', 'layer1.', 'layer2.', 'layer3.',
+                   'layer4.')
+_HEAD_PATTERNS = (
+    re.compile(r'^layer5\.conv2d_list\.(\d+)\.(weight|bias)$'),  # AdvSemiSeg
+    re.compile(r'^classifier\.0\.convs\.(\d+)\.(weight|bias)$'),  # DST-CBC
+)
+_REQUIRED = ('backbone.conv1.weight', 'backbone.bn1.running_mean',
+             'backbone.layer1.0.conv1.weight',
+             'backbone.layer4.0.downsample.0.weight')
+
+
+def _unwrap(checkpoint: Mapping) -> Mapping:
+    for key in ('model', 'state_dict'):
+        if key in checkpoint and isinstance(checkpoint[key], Mapping):
+            return checkpoint[key]
+    return checkpoint
+
+
+def convert_keys(state_dict: Mapping,
+                 num_classes: Optional[int] = None) -> 'OrderedDict':
+    """Rename a DST-CBC / AdvSemiSeg DeepLab-v2 state dict for MMSeg.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Either format described in the
+            module docstring (a checkpoint dict holding it under ``'model'``
+            or ``'state_dict'`` is unwrapped).
+        num_classes (int, optional): Classes of the target decode head. If
+            given and different from the checkpoint's classifier, the
+            classifier is dropped. Defaults to None (kept).
+
+    Returns:
+        OrderedDict[str, Tensor]: Keys ``backbone.*`` and
+        ``decode_head.aspp_convs.{i}.{weight,bias}``.
+
+    Raises:
+        TypeError: If ``state_dict`` is not a mapping.
+        ValueError: On keys that belong to neither format, or a missing
+            ResNet-101 part.
+    """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError('state_dict must be a mapping, but got '
+                        f'{type(state_dict).__name__}')
+    if num_classes is not None and (not isinstance(num_classes, int)
+                                    or num_classes < 1):
+        raise ValueError(
+            f'num_classes must be a positive int, got {num_classes!r}')
+    state_dict = _unwrap(state_dict)
+    out = OrderedDict()
+    head = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith('module.'):
+            key = key[len('module.'):]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f'value of {key!r} must be a tensor, got '
+                             f'{type(value).__name__}')
+        if key.startswith('backbone.'):
+            key = key[len('backbone.'):]
+        if key.startswith(_BACKBONE_ROOTS):
+            out['backbone.' + key] = value
+            continue
+        for pattern in _HEAD_PATTERNS:
+            m = pattern.match(key)
+            if m:
+                head[f'decode_head.aspp_convs.{m.group(1)}.{m.group(2)}'] = \
+                    value
+                break
+        else:
+            raise ValueError(
+                'not a DST-CBC/AdvSemiSeg DeepLab-v2 state dict: unexpected '
+                f'key {key!r}')
+    missing = [k for k in _REQUIRED if k not in out]
+    if missing:
+        raise ValueError('not a DST-CBC/AdvSemiSeg DeepLab-v2 state dict: '
+                         f'missing {missing}')
+    if head:
+        classes = {int(v.shape[0]) for k, v in head.items()}
+        if len(classes) != 1:
+            raise ValueError(f'classifier branches disagree on the number of '
+                             f'classes: {sorted(classes)}')
+        if num_classes is None or classes == {num_classes}:
+            out.update(head)
+    return out
+
+
+def fold_caffe_input_to_rgb(state_dict: Mapping,
+                            prefix: str = 'backbone.') -> 'OrderedDict':
+    """Make a Caffe-input ResNet take the ImageNet RGB input.
+
+    With ``x_caffe[k] = v_bgr[k] - caffe_mean[k]`` and
+    ``x_rgb[c] = (v_rgb[c] - mean[c]) / std[c]``:
+    ``conv1(x_caffe) = conv1'(x_rgb) + b`` with
+    ``W'[:, c] = W[:, 2 - c] * std[c]`` and
+    ``b = sum_c (mean[c] - caffe_mean_rgb[c]) * sum_{ij} W[:, 2 - c, i, j]``;
+    ``b`` is moved into ``bn1.running_mean``. Exact away from the zero
+    padding of ``conv1`` (see the module docstring).
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Converted state dict (MMSeg keys).
+        prefix (str): Prefix of the ResNet keys. Defaults to ``'backbone.'``.
+
+    Returns:
+        OrderedDict[str, Tensor]: A copy with ``conv1.weight`` and
+        ``bn1.running_mean`` replaced.
+    """
+    w_key = prefix + 'conv1.weight'
+    rm_key = prefix + 'bn1.running_mean'
+    for key in (w_key, rm_key):
+        if key not in state_dict:
+            raise KeyError(f'{key!r} not in the state dict')
+    weight = state_dict[w_key]
+    if weight.ndim != 4 or weight.shape[1] != 3:
+        raise ValueError(f'{w_key} must have shape (C, 3, kh, kw), got '
+                         f'{tuple(weight.shape)}')
+    w64 = weight.double().flip(1)  # input channels BGR -> RGB
+    std = torch.tensor(IMAGENET_STD_RGB, dtype=torch.float64)
+    shift = (
+        torch.tensor(IMAGENET_MEAN_RGB, dtype=torch.float64) -
+        torch.tensor(CAFFE_MEAN_BGR[::-1], dtype=torch.float64))
+    bias = (w64.sum((2, 3)) * shift).sum(1)  # (C,)
+    out = OrderedDict(state_dict)
+    out[w_key] = (w64 * std.view(1, 3, 1, 1)).to(weight.dtype)
+    rm = state_dict[rm_key]
+    out[rm_key] = (rm.double() - bias).to(rm.dtype)
+    return out
+
+
+def convert(state_dict: Mapping,
+            input_space: str = 'caffe',
+            num_classes: Optional[int] = None) -> 'OrderedDict':
+    """Convert keys and, for ``input_space='rgb'``, fold the input space.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The source state dict/checkpoint.
+        input_space (str): ``'caffe'`` (unchanged weights, BGR 0-255 minus
+            the Caffe mean) or ``'rgb'`` (ImageNet mean/std RGB input).
+            Defaults to ``'caffe'``.
+        num_classes (int, optional): See :func:`convert_keys`.
+
+    Returns:
+        OrderedDict[str, Tensor]: The MMSeg state dict.
+    """
+    if input_space not in ('caffe', 'rgb'):
+        raise ValueError("input_space must be 'caffe' or 'rgb', got "
+                         f'{input_space!r}')
+    out = convert_keys(state_dict, num_classes)
+    if input_space == 'rgb':
+        out = fold_caffe_input_to_rgb(out)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(
+        description='Convert the COCO-pretrained DeepLab-v2 of DMT\'s '
+        'public code (or AdvSemiSeg\'s resnet101COCO file) into an mmengine '
+        'checkpoint for configs/_base_/models/deeplabv2_r101.py.')
+    parser.add_argument(
+        'src',
+        help='resnet101COCO-41f33a49.pth or '
+        'voc_coco_resnet101.pt / city_coco_resnet101.pt')
+    parser.add_argument('dst', help='output checkpoint path')
+    parser.add_argument(
+        '--input-space',
+        choices=('caffe', 'rgb'),
+        default='caffe',
+        help='caffe: unchanged (BGR, 0-255, Caffe mean); rgb: folded into '
+        'the ImageNet RGB mean/std input (default: caffe)')
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        default=None,
+        help='classes of the target model; the 21-class classifier is '
+        'dropped when they differ (e.g. 19 for Cityscapes)')
+    args = parser.parse_args(argv)
+
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    state_dict = convert(checkpoint, args.input_space, args.num_classes)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    preprocessor = (
+        CAFFE_PREPROCESSOR
+        if args.input_space == 'caffe' else IMAGENET_PREPROCESSOR)
+    meta = dict(
+        converted_from=osp.basename(args.src),
+        converter='tools/model_converters/dst_cbc_coco2mmseg.py',
+        input_space=args.input_space,
+        mean=list(preprocessor['mean']),
+        std=list(preprocessor['std']),
+        bgr_to_rgb=preprocessor['bgr_to_rgb'])
+    torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
+    has_head = any(k.startswith('decode_head.') for k in state_dict)
+    print(f'Saved {len(state_dict)} tensors ({args.input_space} input, '
+          f'classifier {"kept" if has_head else "dropped"}) to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
