@@ -1,0 +1,248 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+"""Image classifier trained with DMT's dynamic loss and mixup."""
+from contextlib import contextmanager, nullcontext
+from typing import Dict, Iterator, List, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmpretrain.models.classifiers import ImageClassifier
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from dmt_mm.models.heads.dmt_cls_head import (DMTClsHead, mix_batch,
+                                              unpack_cls_targets)
+
+#: Values of ``weight_bn_mode`` (see :class:`DMTImageClassifier`).
+WEIGHT_BN_MODES = ('batch', 'train', 'eval')
+
+
+@contextmanager
+def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    """Normalise with batch statistics without updating running stats.
+
+    In train mode a ``_BatchNorm`` with ``track_running_stats=False`` uses
+    the batch statistics and leaves ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` untouched; the flag is restored afterwards.
+    """
+    changed = [
+        m for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and m.track_running_stats
+    ]
+    for m in changed:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.track_running_stats = True
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Put ``module`` in eval mode, restoring every submodule's flag."""
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+@MODELS.register_module()
+class DMTImageClassifier(ImageClassifier):
+    """Image classifier trained with the DMT dynamic loss and mixup.
+
+    Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
+    Learning", Pattern Recognition 2022 (arXiv:2004.08514), CIFAR-10
+    experiments.
+
+    A batch may mix labelled and pseudo-labelled samples; each
+    :class:`~mmpretrain.structures.DataSample` carries ``gt_label`` (ground
+    truth or pseudo label), the metainfo flag ``is_pseudo`` and, for pseudo
+    samples, ``teacher_conf`` (teacher max softmax, a float or a 1-element
+    tensor; see :func:`~dmt_mm.models.heads.dmt_cls_head.unpack_cls_targets`).
+
+    :meth:`loss` with mixup on (``head.mixup_alpha > 0``):
+
+    1. a no-grad forward of the student on the un-mixed batch gives the
+       per-sample DMT weights (:meth:`DMTClsHead.dmt_sample_weights`;
+       labelled samples 1); skipped when the batch has no pseudo-labelled
+       sample (all weights 1);
+    2. :func:`~dmt_mm.models.heads.dmt_cls_head.mix_batch` mixes the inputs
+       with one ``lam = max(lam, 1 - lam)``, ``lam ~ Beta(alpha, alpha)``,
+       and one permutation;
+    3. the mixed batch is forwarded with gradient and
+       :meth:`DMTClsHead.loss_mixed` mixes labels and weights the same way.
+
+    With mixup off it is :meth:`DMTClsHead.loss` (weights from the same
+    forward); without pseudo-labelled samples that is plain cross entropy.
+
+    BatchNorm in the weight forward (``weight_bn_mode``). The public code
+    runs it with the network in train mode, so BN normalises with the
+    un-mixed batch's own statistics, and its running statistics are updated
+    by both forwards of an iteration. Choices:
+
+    - ``'batch'`` (default): train mode, batch statistics as in the public
+      code, but running statistics (and ``num_batches_tracked``) are left
+      untouched, so they are updated once per iteration, by the mixed
+      forward that is trained on.
+    - ``'train'``: exactly the public code (running statistics updated
+      twice per iteration).
+    - ``'eval'``: eval mode (running statistics, no dropout).
+
+    Gamma ramp: ``gamma1``/``gamma2`` are properties forwarding to the head's
+    current exponents; :meth:`set_gamma_progress` applies
+    ``gamma(t) = gamma_max * exp(-5 * (1 - t / T) ** 2)``.
+
+    Batch augments (``train_cfg.augments``) must not be set: they replace
+    hard labels with mixed ``gt_score``; DMT mixes here instead.
+
+    Args:
+        backbone (dict): Backbone config, e.g. ``dict(type='WideResNet')``.
+        neck (dict, optional): Neck config, e.g.
+            ``dict(type='GlobalAveragePooling')``.
+        head (dict): Config of a :class:`DMTClsHead` (or a subclass).
+        weight_bn_mode (str): ``'batch'``, ``'train'`` or ``'eval'`` (see
+            above). Defaults to ``'batch'``.
+        pretrained (str, optional): See ``ImageClassifier``.
+        train_cfg (dict, optional): Must not contain batch augments.
+        data_preprocessor (dict, optional): See ``ImageClassifier``.
+        init_cfg (dict, optional): See ``ImageClassifier``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 head: Optional[dict] = None,
+                 weight_bn_mode: str = 'batch',
+                 pretrained: Optional[str] = None,
+                 train_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if head is None:
+            raise ValueError('DMTImageClassifier needs a head (a DMTClsHead '
+                             'config), got head=None')
+        if weight_bn_mode not in WEIGHT_BN_MODES:
+            raise ValueError(f'weight_bn_mode must be one of '
+                             f'{WEIGHT_BN_MODES}, got {weight_bn_mode!r}')
+        if train_cfg is not None and train_cfg.get('augments'):
+            raise ValueError(
+                'DMTImageClassifier mixes inside its loss; batch augments '
+                'would replace the hard labels it needs. Remove '
+                f"train_cfg.augments (got {train_cfg['augments']!r}) and set "
+                'head.mixup_alpha instead')
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            train_cfg=train_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if not isinstance(self.head, DMTClsHead):
+            raise TypeError('DMTImageClassifier needs a DMTClsHead, got '
+                            f'{type(self.head).__name__}')
+        if getattr(self.data_preprocessor, 'batch_augments', None) is not None:
+            raise ValueError(
+                'DMTImageClassifier mixes inside its loss; remove '
+                'batch_augments from the data_preprocessor')
+        self.weight_bn_mode = weight_bn_mode
+
+    # ----------------------------------------------------------- the gamma
+    @property
+    def gamma1(self) -> float:
+        """float: Current exponent where student and teacher agree."""
+        return self.head.gamma1
+
+    @gamma1.setter
+    def gamma1(self, value: float) -> None:
+        self.head.gamma1 = float(value)
+
+    @property
+    def gamma2(self) -> float:
+        """float: Current exponent where they disagree."""
+        return self.head.gamma2
+
+    @gamma2.setter
+    def gamma2(self, value: float) -> None:
+        self.head.gamma2 = float(value)
+
+    def set_gamma_progress(self, step: Union[int, float],
+                           total: Union[int, float]) -> None:
+        """Ramp ``gamma1``/``gamma2`` to step ``step`` of ``total``.
+
+        See :func:`~dmt_mm.models.heads.dmt_cls_head.ramp_gamma`.
+        """
+        self.head.set_gamma_progress(step, total)
+
+    # ------------------------------------------------------------ the loss
+    def _weight_forward_context(self):
+        if self.weight_bn_mode == 'eval':
+            return _eval_mode(self)
+        if self.weight_bn_mode == 'batch':
+            return _frozen_bn_stats(self)
+        return nullcontext()
+
+    def _has_sync_bn(self) -> bool:
+        return any(isinstance(m, nn.SyncBatchNorm) for m in self.modules())
+
+    @torch.no_grad()
+    def _unmixed_logits(self, inputs: Tensor) -> Tensor:
+        with self._weight_forward_context():
+            return self.head(self.extract_feat(inputs))
+
+    def loss(self, inputs: Tensor,
+             data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        """DMT loss of a batch of labelled and pseudo-labelled samples.
+
+        Args:
+            inputs (Tensor): Images ``(N, C, H, W)``.
+            data_samples (list[DataSample]): With ``gt_label``, metainfo
+                ``is_pseudo`` and, for pseudo samples, ``teacher_conf``.
+
+        Returns:
+            dict[str, Tensor]: ``loss``, plus (when the batch has
+            pseudo-labelled samples) the detached statistics
+            ``dmt_weight``, ``dmt_disagree``, ``dmt_student_wins``,
+            ``dmt_pseudo_ratio`` (see
+            :meth:`DMTClsHead.dmt_sample_weights`) and ``dmt_gamma1``,
+            ``dmt_gamma2``. Their keys contain no ``loss``, so mmengine logs
+            them without adding them to the loss.
+        """
+        if not self.head.use_mixup:
+            losses = super().loss(inputs, data_samples)
+        else:
+            losses = self._mixup_loss(inputs, data_samples)
+        if 'dmt_weight' in losses:
+            ref = losses['loss']
+            losses['dmt_gamma1'] = ref.new_tensor(float(self.head.gamma1))
+            losses['dmt_gamma2'] = ref.new_tensor(float(self.head.gamma2))
+        return losses
+
+    def _mixup_loss(self, inputs: Tensor,
+                    data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        labels, teacher_conf, is_pseudo = unpack_cls_targets(
+            data_samples, inputs.device)
+        any_pseudo = teacher_conf is not None
+        stats = None
+        # Under SyncBN every rank must run the same forwards.
+        if any_pseudo or self._has_sync_bn():
+            logits = self._unmixed_logits(inputs)
+            weights, stats = self.head.dmt_sample_weights(
+                logits, labels, teacher_conf, is_pseudo, return_stats=True)
+        else:
+            weights = torch.ones(
+                labels.shape[0], dtype=torch.float32, device=inputs.device)
+        mixed, perm, lam = mix_batch(
+            inputs, labels, weights, alpha=self.head.mixup_alpha)
+        feats = self.extract_feat(mixed)
+        losses = self.head.loss_mixed(feats, labels, weights, perm, lam)
+        if any_pseudo:
+            losses.update(stats)
+        return losses
+
+
+__all__ = ['DMTImageClassifier', 'WEIGHT_BN_MODES']
