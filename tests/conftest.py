@@ -1,5 +1,6 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """Shared fixtures: tiny real data made by the project's own converter."""
+import contextlib
 import importlib.util
 import os.path as osp
 from pathlib import Path
@@ -36,3 +37,21 @@ def _mmseg_scope():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmseg'):
         yield
+
+
+@contextlib.contextmanager
+def fast_cpu_context():
+    """One intra-op thread (tiny tensors: threads only contend) and a cheap
+    ``Config.pretty_text`` (yapf-formatting the whole config into every
+    checkpoint's meta costs over a second per checkpoint)."""
+    import torch
+    from mmengine.config import Config
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Config, 'pretty_text',
+                   property(lambda self: self.text or '# config'))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)

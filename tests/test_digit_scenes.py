@@ -106,7 +106,8 @@ def test_images_and_labels(small_set):
             assert img.shape == (48, 48, 3) and img.dtype == np.uint8
             assert label.shape == img.shape[:2] and label.dtype == np.uint8
             assert label.max() <= 10
-            assert 2 <= len(sources) <= 4
+            assert (conv.NUM_DIGITS_RANGE[0] <= len(sources)
+                    <= conv.NUM_DIGITS_RANGE[1])
             assert len(set(sources)) == len(sources)
             # Every labelled digit class comes from a pasted source digit,
             # and there is background.
@@ -180,7 +181,7 @@ def test_deterministic(small_set, tmp_path):
 
 def test_skip_if_exists(tmp_path):
     root = str(tmp_path / 'ds')
-    args = dict(num_train=8, num_val=3, num_labeled=2, size=32)
+    args = dict(num_train=8, num_val=3, num_labeled=2, size=40)
     first = conv.build_digit_scenes(root, **args)
     img = osp.join(root, 'img_dir/train/train_00000.png')
     os.utime(img, (1, 1))  # mark: a regeneration would rewrite the file
@@ -193,14 +194,14 @@ def test_skip_if_exists(tmp_path):
     # Through the command line, default --skip-if-exists.
     summary = conv.main([
         '-o', root, '--num-train', '8', '--num-val', '3', '--num-labeled', '2',
-        '--size', '32'
+        '--size', '40'
     ])
     assert summary['skipped'] is True and os.stat(img).st_mtime == 1
 
     # --no-skip-if-exists regenerates the same content.
     summary = conv.main([
         '-o', root, '--num-train', '8', '--num-val', '3', '--num-labeled', '2',
-        '--size', '32', '--no-skip-if-exists'
+        '--size', '40', '--no-skip-if-exists'
     ])
     assert summary['skipped'] is False and os.stat(img).st_mtime != 1
     assert summary['content_hash'] == first['content_hash']
@@ -213,7 +214,7 @@ def test_skip_if_exists(tmp_path):
 
     # Different arguments regenerate and leave no stale scene behind.
     fourth = conv.build_digit_scenes(
-        root, num_train=6, num_val=2, num_labeled=1, size=32)
+        root, num_train=6, num_val=2, num_labeled=1, size=40)
     assert fourth['skipped'] is False
     assert len(os.listdir(osp.join(root, 'img_dir/train'))) == 6
     assert len(os.listdir(osp.join(root, 'ann_dir/val'))) == 2
@@ -227,12 +228,12 @@ def test_skip_if_exists(tmp_path):
     (dict(num_train=0), r'num_train must be positive, but got 0'),
     (dict(num_val=-3), r'num_val must be positive, but got -3'),
     (dict(num_labeled=0), r'num_labeled must be positive, but got 0'),
-    (dict(size=16), r'size must be at least 32.*got 16'),
+    (dict(size=16), r'size must be at least 40.*got 16'),
     (dict(seed=-1), r'seed must be non-negative, but got -1'),
     (dict(val_fraction=1.0), r'val_fraction.*1\.0'),
 ])
 def test_bad_arguments(tmp_path, kwargs, match):
-    args = dict(num_train=10, num_val=2, num_labeled=2, size=32)
+    args = dict(num_train=10, num_val=2, num_labeled=2, size=40)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         conv.build_digit_scenes(str(tmp_path / 'bad'), **args)

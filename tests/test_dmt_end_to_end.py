@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import shutil
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -19,7 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from conftest import REPO, load_tool
+from conftest import REPO, fast_cpu_context, load_tool
 from dmt_mm.utils.pseudo_label_io import read_pseudo_label
 
 CONFIG = str(REPO / 'configs/dmt/dmt_deeplabv2-r18_digit-scenes.py')
@@ -51,6 +50,9 @@ def tiny_cfg(root: str, work_dir: str, **train_cfg) -> Config:
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].num_workers = 0
         cfg[key].persistent_workers = False
+    # a narrow ResNet-18: these tests check the mechanics, not accuracy
+    cfg.model.segmentor.backbone.update(base_channels=16, stem_channels=16)
+    cfg.model.segmentor.decode_head.in_channels = 128
     cfg.train_dataloader.batch_size = 4
     cfg.train_dataloader.sampler.batch_size = 4
     cfg.train_dataloader.sampler.num_labeled = 1
@@ -80,9 +82,16 @@ class _CrashAt(Hook):
 def finished_run(tiny_scenes, tmp_path_factory):
     work = str(tmp_path_factory.mktemp('dmt_run'))
     cfg = tiny_cfg(tiny_scenes, work)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    with fast_cpu_context():
+        runner = Runner.from_cfg(cfg)
+        runner.train()
     return work, cfg, runner
+
+
+@pytest.fixture()
+def fast_cpu():
+    with fast_cpu_context():
+        yield
 
 
 @pytest.mark.slow
@@ -141,7 +150,8 @@ def test_checkpoint_holds_both_models_and_dmt_state(finished_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('model', ['A', 'B'])
-def test_test_py_reproduces_training_val(finished_run, model, tmp_path):
+def test_test_py_reproduces_training_val(finished_run, model, tmp_path,
+                                        fast_cpu):
     work, cfg, runner = finished_run
     cfg_path = osp.join(work, 'tiny_config.py')
     cfg.dump(cfg_path)
@@ -179,7 +189,7 @@ def test_export_gives_plain_mmseg_checkpoint(finished_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_a_crash_mid_stage(tiny_scenes, tmp_path):
+def test_resume_after_a_crash_mid_stage(tiny_scenes, tmp_path, fast_cpu):
     work = str(tmp_path / 'run')
     cfg = tiny_cfg(tiny_scenes, work)
     cfg.custom_hooks = cfg.custom_hooks + [dict(type='_CrashAt', at=9)]
@@ -204,7 +214,8 @@ def test_resume_after_a_crash_mid_stage(tiny_scenes, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_from_an_old_phase_is_refused_clearly(finished_run, tmp_path):
+def test_resume_from_an_old_phase_is_refused_clearly(finished_run, tmp_path,
+                                                    fast_cpu):
     work, cfg, runner = finished_run
     copy_dir = str(tmp_path / 'copy')
     shutil.copytree(work, copy_dir)

@@ -13,8 +13,6 @@ the histograms of several ranks can simply be summed.
 from typing import Dict, Optional
 
 import numpy as np
-import torch
-
 from .pseudo_label_io import CONF_LEVELS, NUM_CONF_LEVELS
 
 __all__ = [
@@ -124,8 +122,3 @@ def pseudo_label_quality(joint: np.ndarray,
 def level_to_confidence(level) -> float:
     """Confidence value of a level (for logging thresholds)."""
     return float(CONF_LEVELS[int(level)])
-
-
-def bincount_2d(index: torch.Tensor, size: int) -> torch.Tensor:
-    """``torch.bincount`` with a fixed length, on the index's device."""
-    return torch.bincount(index.reshape(-1), minlength=size)[:size]

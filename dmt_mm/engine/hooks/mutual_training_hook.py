@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+from mmengine.dataset import pseudo_collate
 from mmengine.dist import (all_reduce, barrier, get_dist_info,
                            is_main_process)
 from mmengine.hooks import Hook
@@ -144,9 +145,7 @@ class MutualTrainingHook(Hook):
 
     # ------------------------------------------------------------ stages
     def before_train_stage(self, runner, stage) -> None:
-        loop = runner.train_loop
         model = _unwrap(runner.model)
-        dataset = loop.dataloader.dataset
         if self.stage_index == stage.index:
             # Resumed inside this stage: weights, optimizer and schedulers
             # come from the checkpoint; re-point the dataset.
@@ -268,7 +267,7 @@ class MutualTrainingHook(Hook):
             view,
             batch_size=self.label_batch_size,
             num_workers=self.label_num_workers,
-            collate_fn=_collate)
+            collate_fn=pseudo_collate)
         out_dir = self._target_dir(runner, target) + '.tmp'
         if rank == 0 and osp.isdir(out_dir):
             shutil.rmtree(out_dir)
@@ -446,11 +445,6 @@ class MutualTrainingHook(Hook):
         self.thresholds = dict(state['thresholds'])
         self.label_stats = dict(state['label_stats'])
         self.history = list(state['history'])
-
-
-def _collate(batch):
-    from mmengine.dataset import pseudo_collate
-    return pseudo_collate(batch)
 
 
 def _fmt(v) -> str:

@@ -1,7 +1,6 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import copy
 import warnings
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -168,15 +167,6 @@ class DMTSegmentor(BaseModel):
             b.data.copy_(tmp)
         self.active_index.fill_(self.model_names.index(name))
 
-    def model_state_dict(self, name: str) -> 'OrderedDict[str, Tensor]':
-        """Plain MMSeg state dict (detached copies) of model ``name``."""
-        if name not in self.model_names:
-            raise ValueError(f'unknown model {name!r}; models are '
-                             f'{self.model_names}')
-        src = (self.student.state_dict()
-               if name == self.active_name else self.bank.state_dict())
-        return OrderedDict((k, v.detach().clone()) for k, v in src.items())
-
     # --------------------------------------------------------------- forward
     def forward(self,
                 inputs: Tensor,
@@ -198,7 +188,6 @@ class DMTSegmentor(BaseModel):
             dtype=torch.bool)
         if not is_pseudo.any():
             return None, is_pseudo
-        h, w = data_samples[0].gt_sem_seg.shape
         confs = []
         for ds, pseudo in zip(data_samples, is_pseudo.tolist()):
             gt_shape = tuple(ds.gt_sem_seg.shape)
