@@ -352,3 +352,16 @@ def test_built_from_registry(block_root):
              pipeline=TRAIN_PIPELINE, label_pipeline=TEST_PIPELINE))
     assert isinstance(ds, SemiSegDataset) and ds.num_classes == 11
     assert CONF_LEVELS.shape == (256, )
+
+
+def test_label_check_follows_reduce_zero_label(block_root):
+    root, _ = block_root
+    ann = cv2.imread(str(root / 'ann_dir' / '1.png'), cv2.IMREAD_UNCHANGED)
+    ann[0, 0], ann[0, 1] = 255, 11  # 11 -> class 10, 255 stays ignored
+    cv2.imwrite(str(root / 'ann_dir' / '1.png'), ann)
+    _dataset(root, labeled=_cfg(root, 'labeled.txt', reduce_zero_label=True))
+    ann[0, 2] = 12  # -> class 11: out of range
+    cv2.imwrite(str(root / 'ann_dir' / '1.png'), ann)
+    with pytest.raises(ValueError, match=r'\[11\] >= num_classes 11'):
+        _dataset(root,
+                 labeled=_cfg(root, 'labeled.txt', reduce_zero_label=True))

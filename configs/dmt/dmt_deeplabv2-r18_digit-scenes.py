@@ -5,7 +5,7 @@
 # DeepLab-v2 trained from scratch (no pre-trained weights can be downloaded
 # here), two models diversified by two disjoint labelled subsets of 100 scenes
 # each (as in the paper's VOC 1/106 setting) and their random
-# initialisations; 800 unlabelled scenes. About 8 minutes on 2 CPU cores.
+# initialisations; 800 unlabelled scenes. About 9 minutes on 2 CPU cores.
 #
 #   python tools/dataset_converters/digit_scenes.py -o data/digit_scenes
 #   python tools/train.py configs/dmt/dmt_deeplabv2-r18_digit-scenes.py
@@ -30,7 +30,7 @@ segmentor.backbone.norm_cfg = dict(type='BN', requires_grad=True)
 segmentor.decode_head.in_channels = 256
 segmentor.decode_head.num_classes = 11
 segmentor.decode_head.loss_decode = dict(
-    type='DMTLoss', gamma1=3.0, gamma2=3.0)
+    type='DMTLoss', gamma1=5.0, gamma2=5.0)
 model = dict(
     _delete_=True,
     type='DMTSegmentor',
@@ -76,7 +76,7 @@ param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False)]
 train_cfg = dict(
     type='DMTTrainLoop',
     phase0_iters=1200,
-    phase_epochs=2,
+    phase_epochs=3,
     keep_ratios=(0.2, 0.4, 0.6, 0.8, 1.0),
     val_per_stage=True)
 val_cfg = dict(type='ValLoop')
@@ -84,7 +84,7 @@ test_cfg = dict(type='TestLoop')
 custom_hooks = [
     dict(
         type='MutualTrainingHook',
-        dmt_lr=0.02,
+        dmt_lr=0.01,
         label_batch_size=32,
         label_num_workers=2)
 ]

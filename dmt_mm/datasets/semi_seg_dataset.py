@@ -296,8 +296,9 @@ class SemiSegDataset(Dataset):
             return (f'annotation {seg_path} has shape {seg.shape} but image '
                     f'{img_path} has shape {img.shape[:2]}')
         values = np.unique(seg)
-        if reduce_zero:
-            values = values[values != 0] - 1
+        if reduce_zero:  # as LoadAnnotations: 0 -> ignore, k -> k - 1
+            values = values[values != 0].astype(np.int64)
+            values = np.where(values == 255, 255, values - 1)
         bad = values[(values != self.ignore_index) &
                      (values >= self.num_classes)]
         if bad.size:
