@@ -150,8 +150,7 @@ def test_checkpoint_holds_both_models_and_dmt_state(finished_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('model', ['A', 'B'])
-def test_test_py_reproduces_training_val(finished_run, model, tmp_path,
-                                        fast_cpu):
+def test_test_py_reproduces_training_val(finished_run, model, tmp_path):
     work, cfg, runner = finished_run
     cfg_path = osp.join(work, 'tiny_config.py')
     cfg.dump(cfg_path)

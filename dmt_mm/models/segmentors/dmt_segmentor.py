@@ -1,5 +1,6 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import copy
+from collections import OrderedDict
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -166,6 +167,15 @@ class DMTSegmentor(BaseModel):
             s.data.copy_(b.data)
             b.data.copy_(tmp)
         self.active_index.fill_(self.model_names.index(name))
+
+    def model_state_dict(self, name: str) -> 'OrderedDict[str, Tensor]':
+        """Plain MMSeg state dict (detached copies) of model ``name``."""
+        if name not in self.model_names:
+            raise ValueError(f'unknown model {name!r}; models are '
+                             f'{self.model_names}')
+        src = (self.student.state_dict()
+               if name == self.active_name else self.bank.state_dict())
+        return OrderedDict((k, v.detach().clone()) for k, v in src.items())
 
     # --------------------------------------------------------------- forward
     def forward(self,
