@@ -8,35 +8,12 @@
 # value, 170, is the one the DMT script uses).
 #   python tools/train.py configs/dmt/dmt_deeplabv2-r101_cityscapes-1-30.py
 # Other random splits: DMT_SPLIT=1 (or 2) python tools/train.py ...
-_base_ = [
-    '../_base_/models/dmt_deeplabv2_r101.py',
-    '../_base_/datasets/cityscapes_semi.py',
-    '../_base_/schedules/dmt_seg.py',
-]
-split_dir = 'dmt_splits/1-30/split{{$DMT_SPLIT:0}}'
-
 # Model A: the COCO classifier has 21 classes; convert with --num-classes 19
 # to drop it (otherwise it is skipped with a size-mismatch warning).
-preprocess = dict(size=(256, 512))  # crops; validation images all 512x1024
-model = dict(
-    data_preprocessor=preprocess,
-    segmentor=dict(
-        data_preprocessor=preprocess,
-        decode_head=dict(
-            num_classes=19,
-            loss_decode=dict(type='DMTLoss', gamma1=3.0, gamma2=3.0))))
+_base_ = ['./dmt_deeplabv2-r101_cityscapes-1-8.py']
+split_dir = 'dmt_splits/1-30/split{{$DMT_SPLIT:0}}'
 train_dataloader = dict(
-    batch_size=8,
-    sampler=dict(batch_size=8, num_labeled=2),  # 2 labelled + 6 pseudo
     dataset=dict(
         labeled=dict(ann_file=split_dir + '/labeled.txt'),
         unlabeled=dict(ann_file=split_dir + '/unlabeled.txt')))
-optim_wrapper = dict(optimizer=dict(lr=0.004))  # phase 0
-train_cfg = dict(phase0_epochs=330, phase_epochs=10)
-custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        dmt_lr=0.004,
-        label_batch_size=8,
-        label_num_workers=4)
-]
+train_cfg = dict(phase0_epochs=330)

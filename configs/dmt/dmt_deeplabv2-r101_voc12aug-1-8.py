@@ -6,34 +6,10 @@
 # (the per-ratio epochs that the DMT scripts of 1/106 and 1/20 reuse).
 #   python tools/train.py configs/dmt/dmt_deeplabv2-r101_voc12aug-1-8.py
 # Other random splits: DMT_SPLIT=1 (or 2) python tools/train.py ...
-_base_ = [
-    '../_base_/models/dmt_deeplabv2_r101.py',
-    '../_base_/datasets/voc12aug_semi.py',
-    '../_base_/schedules/dmt_seg.py',
-]
+_base_ = ['./dmt_deeplabv2-r101_voc12aug-1-20.py']
 split_dir = 'dmt_splits/1-8/split{{$DMT_SPLIT:0}}'
-
-# crops padded to 321x321 in training; validation padded to 505x505
-preprocess = dict(size=(321, 321), test_cfg=dict(size=(505, 505)))
-model = dict(
-    data_preprocessor=preprocess,
-    segmentor=dict(
-        data_preprocessor=preprocess,
-        decode_head=dict(
-            num_classes=21,
-            loss_decode=dict(type='DMTLoss', gamma1=5.0, gamma2=5.0))))
 train_dataloader = dict(
-    batch_size=8,
-    sampler=dict(batch_size=8, num_labeled=1),  # 1 labelled + 7 pseudo
     dataset=dict(
         labeled=dict(ann_file=split_dir + '/labeled.txt'),
         unlabeled=dict(ann_file=split_dir + '/unlabeled.txt')))
-optim_wrapper = dict(optimizer=dict(lr=0.002))  # phase 0
-train_cfg = dict(phase0_epochs=85, phase_epochs=4)
-custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        dmt_lr=0.001,
-        label_batch_size=1,
-        label_num_workers=4)
-]
+train_cfg = dict(phase0_epochs=85)

@@ -5,6 +5,7 @@ import math
 import os
 import os.path as osp
 import shutil
+import sys
 import time
 from typing import Dict, List, Optional
 
@@ -283,7 +284,11 @@ class MutualTrainingHook(Hook):
                  if dataset.has_unlabeled_gt else None)
         was_training = student.training
         student.eval()
-        bar = ProgressBar(len(view)) if rank == 0 else None
+        # A progress bar on a terminal; in a log file, a line per quarter.
+        bar = (ProgressBar(len(view))
+               if rank == 0 and sys.stdout.isatty() else None)
+        quarters = {len(view) * q // 4 for q in (1, 2, 3)} - {0}
+        done = 0
         if rank == 0:
             runner.logger.info(
                 f'DMT phase {phase}: model {model.active_name} labels '
@@ -311,8 +316,12 @@ class MutualTrainingHook(Hook):
                         jcode = gt[valid] * (num_classes * NUM_CONF_LEVELS) \
                             + code[valid]
                         joint += torch.bincount(jcode, minlength=joint.numel())
+                    done += 1
                     if bar is not None:
                         bar.update()
+                    elif rank == 0 and done in quarters:
+                        runner.logger.info(
+                            f'DMT labelling: {done}/{len(view)} images')
         finally:
             student.train(was_training)
         if bar is not None:
