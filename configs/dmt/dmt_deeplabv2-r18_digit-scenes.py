@@ -14,7 +14,7 @@
 _base_ = [
     '../_base_/models/deeplabv2_r101.py',
     '../_base_/datasets/digit_scenes.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/dmt_seg.py',
 ]
 custom_imports = dict(imports=['dmt_mm'], allow_failed_imports=False)
 
@@ -67,20 +67,14 @@ train_dataloader = dict(
         verify='all'))
 
 # -------------------------------------------------------------- schedule
+# The paper's schedule (../_base_/schedules/dmt_seg.py) at CPU size: fp32,
+# fixed phase-0 length, larger learning rates for training from scratch.
 optim_wrapper = dict(
+    _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4),
     clip_grad=None)
-# Restarted at every stage by MutualTrainingHook (end = stage length).
-param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False)]
-train_cfg = dict(
-    type='DMTTrainLoop',
-    phase0_iters=1200,
-    phase_epochs=3,
-    keep_ratios=(0.2, 0.4, 0.6, 0.8, 1.0),
-    val_per_stage=True)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(phase0_iters=1200, phase0_epochs=None, phase_epochs=3)
 custom_hooks = [
     dict(
         type='MutualTrainingHook',
@@ -88,13 +82,4 @@ custom_hooks = [
         label_batch_size=32,
         label_num_workers=2)
 ]
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
-log_processor = dict(by_epoch=False)
-randomness = dict(seed=0)
+default_hooks = dict(checkpoint=dict(interval=500))
