@@ -116,11 +116,3 @@ class LabeledPseudoSampler(Sampler):
             per_batch = self.batch_size
         batches = -(-n // (per_batch * self.world_size))
         return batches * self.batch_size
-
-    def iters_per_epoch(self, pseudo: bool, num_labeled: int,
-                        num_unlabeled: int) -> int:
-        """Iterations for one pass over the pseudo set (or labelled set)."""
-        if pseudo:
-            return max(1, -(-num_unlabeled //
-                            (self.num_pseudo * self.world_size)))
-        return max(1, -(-num_labeled // (self.batch_size * self.world_size)))

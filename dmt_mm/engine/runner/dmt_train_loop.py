@@ -2,7 +2,7 @@
 import bisect
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.dist import get_world_size
@@ -200,9 +200,6 @@ class DMTTrainLoop(IterBasedTrainLoop):
                 shutdown()
             self.dataloader._iterator = None
         self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
-
-    def state_summary(self) -> List[dict]:
-        return [asdict(s) for s in self.stages]
 
     # ------------------------------------------------------------------ run
     def run(self):
