@@ -27,8 +27,9 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
     cfg.train_dataloader.sampler.batch_size = 2
     cfg_path = str(tmp_path / 'ddp_cfg.py')
     cfg.dump(cfg_path)
+    # faulthandler prints every thread's Python stack if a rank aborts
     env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT=str(_free_port()))
+               MASTER_PORT=str(_free_port()), PYTHONFAULTHANDLER='1')
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
         '--nproc_per_node=2', f'--master_port={env["MASTER_PORT"]}',
@@ -36,7 +37,11 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=str(tmp_path), env=env,
                           capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if proc.returncode != 0:
+        # keep the whole log: the tail alone hides where a rank died
+        with open(osp.join(str(tmp_path), 'torchrun.log'), 'w') as f:
+            f.write(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     summary = json.load(open(osp.join(work, 'dmt_summary.json')))
     assert [(r['model'], r['phase']) for r in summary['stages']] == [
         ('A', 0), ('B', 0), ('A', 1), ('B', 1)]

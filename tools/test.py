@@ -30,7 +30,7 @@ except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import dmt_mm  # noqa: F401
 from dmt_mm.utils.checkpoint import register_safe_globals
-from dmt_mm.utils.dist_utils import setup_cpu_distributed
+from dmt_mm.utils.dist_utils import finish_distributed, setup_cpu_distributed
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -349,7 +349,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = build_test_cfg(args)
     setup_cpu_distributed(cfg)  # DDP over gloo when there is no CUDA
     runner = build_runner(cfg)
-    return runner.test()
+    metrics = runner.test()
+    finish_distributed()
+    return metrics
 
 
 __all__: List[str] = [

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-__all__ = ['setup_cpu_distributed']
+__all__ = ['setup_cpu_distributed', 'finish_distributed']
 
 
 def setup_cpu_distributed(cfg: Config) -> bool:
@@ -42,3 +42,17 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     env = cfg.setdefault('env_cfg', {})
     env.setdefault('dist_cfg', {})['backend'] = 'gloo'
     return True
+
+
+def finish_distributed() -> None:
+    """Tear the process group down after a successful distributed run.
+
+    Exiting with a live ``gloo`` group leaves its C++ worker threads to the
+    interpreter's static destructors, which can abort a rank at exit
+    (``terminate called without an active exception``) after all work was
+    done and saved. A barrier first lets every rank reach the end, then the
+    group is destroyed. Does nothing when no process group exists.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
