@@ -55,3 +55,21 @@ def fast_cpu_context():
             yield
         finally:
             torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='session')
+def digits_cls_root(tmp_path_factory):
+    """The bundled digits image folder (50-label subset, seed 0)."""
+    conv = load_tool('tools/dataset_converters/digits_cls.py',
+                     'digits_cls_converter_fixture')
+    root = str(tmp_path_factory.mktemp('digits_cls'))
+    conv.build_digits_cls(root, num_labeled=(50, ), seeds=(0, ))
+    return root
+
+
+@pytest.fixture
+def mmpretrain_scope():
+    """Build components the way an MMPretrain config does."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield

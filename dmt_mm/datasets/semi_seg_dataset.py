@@ -1,18 +1,18 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import copy
-import json
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
 from mmengine.dataset import Compose
 from mmengine.fileio import get
 from mmseg.registry import DATASETS
-from torch.utils.data import Dataset
 
-PSEUDO_MANIFEST = 'manifest.json'
+from .base_semi_dataset import (PSEUDO_MANIFEST, BaseSemiDataset,
+                                LabelingView, build_sub_dataset, iter_infos,
+                                run_pipeline, type_name)
 
 # Pipeline steps swapped when the labelled pipeline is reused for
 # pseudo-labelled samples.
@@ -20,11 +20,6 @@ _PSEUDO_SWAPS = {
     'LoadAnnotations': 'LoadPseudoLabel',
     'PackSegInputs': 'PackDMTSegInputs',
 }
-
-
-def _type_name(step) -> str:
-    t = step.get('type') if isinstance(step, dict) else type(step).__name__
-    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
 
 
 def pseudo_pipeline_from(pipeline: Sequence[dict]) -> List[dict]:
@@ -36,7 +31,7 @@ def pseudo_pipeline_from(pipeline: Sequence[dict]) -> List[dict]:
     ground-truth map. A pipeline that already uses ``LoadPseudoLabel`` is
     returned unchanged.
     """
-    names = [_type_name(s) for s in pipeline]
+    names = [type_name(s) for s in pipeline]
     if 'LoadPseudoLabel' in names:
         return list(pipeline)
     if 'LoadAnnotations' not in names:
@@ -46,7 +41,7 @@ def pseudo_pipeline_from(pipeline: Sequence[dict]) -> List[dict]:
             f'replaced by LoadPseudoLabel for pseudo samples). Steps: {names}')
     out = []
     for step in pipeline:
-        name = _type_name(step)
+        name = type_name(step)
         if name in _PSEUDO_SWAPS:
             new = dict(type=_PSEUDO_SWAPS[name])
             if name == 'PackSegInputs' and 'meta_keys' in step:
@@ -60,60 +55,12 @@ def pseudo_pipeline_from(pipeline: Sequence[dict]) -> List[dict]:
 def _without_annotations(pipeline: Sequence[dict]) -> List[dict]:
     return [
         copy.deepcopy(s) for s in pipeline
-        if _type_name(s) != 'LoadAnnotations'
+        if type_name(s) != 'LoadAnnotations'
     ]
 
 
-def _infos(dataset):
-    """Data infos of an mmengine dataset (``data_list`` may be serialized)."""
-    for i in range(len(dataset)):
-        yield dataset.get_data_info(i)
-
-
-def _run_pipeline(pipeline, info: dict, what: str) -> dict:
-    """Run ``pipeline`` and name the image in any error it raises."""
-    try:
-        out = pipeline(info)
-    except Exception as e:
-        msg = f'{e} (while {what} {info.get("img_path")})'
-        try:
-            new = type(e)(msg)
-        except Exception:  # noqa: BLE001 - exotic constructor
-            new = RuntimeError(msg)
-        raise new from e
-    if out is None:
-        raise RuntimeError(f'the pipeline dropped {info.get("img_path")} '
-                           f'while {what} it')
-    return out
-
-
-class LabelingView(Dataset):
-    """The unlabelled images under the labelling pipeline.
-
-    Item ``i`` is the packed output of ``label_pipeline`` for unlabelled image
-    ``i``; its data sample carries the meta keys ``unlabeled_index`` and
-    ``pseudo_key`` (the file name of its pseudo label). Ground truth, where the
-    unlabelled set has it, is loaded for diagnostics only.
-    """
-
-    def __init__(self, owner: 'SemiSegDataset', indices: Sequence[int]):
-        self.owner = owner
-        self.indices = list(indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> dict:
-        j = self.indices[i]
-        info = self.owner.unlabeled_info(j, with_annotation=True)
-        out = _run_pipeline(self.owner.label_pipeline, info, 'labelling')
-        out['data_samples'].set_metainfo(
-            dict(unlabeled_index=j, pseudo_key=self.owner.pseudo_key(j)))
-        return out
-
-
 @DATASETS.register_module()
-class SemiSegDataset(Dataset):
+class SemiSegDataset(BaseSemiDataset):
     """Labelled + pseudo-labelled segmentation data for DMT.
 
     Wraps one labelled dataset (or one per model, e.g. the two labelled
@@ -199,19 +146,16 @@ class SemiSegDataset(Dataset):
                 f'labeled one has {self.num_classes}')
 
         self.has_unlabeled_gt = all(
-            info.get('seg_map_path') for info in _infos(self.unlabeled))
+            info.get('seg_map_path') for info in iter_infos(self.unlabeled))
         lp = list(label_pipeline)
         if not self.has_unlabeled_gt:
             lp = _without_annotations(lp)
         self.label_pipeline = Compose(lp)
 
-        offsets = np.cumsum([0] + [len(ds) for ds in self.labeled])
-        self._labeled_offsets = offsets
-        self._unlabeled_offset = int(offsets[-1])
+        self._init_layout()
         self._img_root = self.unlabeled.data_prefix.get('img_path', '') or ''
 
         # State driven by MutualTrainingHook.
-        self.active = 0
         self.pseudo_dir: Optional[str] = None
         self.pseudo_thresholds: Optional[np.ndarray] = None
 
@@ -220,36 +164,15 @@ class SemiSegDataset(Dataset):
     # ------------------------------------------------------------------ build
     @staticmethod
     def _build(cfg: dict, pipeline, name: str):
-        cfg = copy.deepcopy(cfg)
-        if not cfg.get('pipeline'):
-            if pipeline is None:
-                raise ValueError(f'{name} has no pipeline and SemiSegDataset '
-                                 'got no pipeline either')
-            cfg['pipeline'] = copy.deepcopy(list(pipeline))
-        cfg['lazy_init'] = True
-        ds = DATASETS.build(cfg)
-        try:
-            ds.full_init()
-            empty = len(ds) == 0
-        except ValueError:
-            # mmengine cannot serialize an empty data list
-            if ds.load_data_list():
-                raise
-            empty = True
-        if empty:
-            prefix = getattr(ds, 'data_prefix', {})
-            raise ValueError(
-                f'the {name} dataset is empty (ann_file={ds.ann_file!r}, '
-                f'data_prefix={prefix}); DMT needs both labelled and '
-                'unlabelled images')
-        return ds
+        return build_sub_dataset(DATASETS, cfg, pipeline, name,
+                                 'SemiSegDataset')
 
     def _verify(self, level: str, num_workers: int) -> None:
         if level == 'none':
             return
         missing = []
         for name, ds in self._sources():
-            for info in _infos(ds):
+            for info in iter_infos(ds):
                 if not osp.isfile(info['img_path']):
                     missing.append(info['img_path'])
                 seg = info.get('seg_map_path')
@@ -264,12 +187,12 @@ class SemiSegDataset(Dataset):
             return
         jobs = []
         for i, ds in enumerate(self.labeled):
-            for info in _infos(ds):
+            for info in iter_infos(ds):
                 jobs.append((info['img_path'], info.get('seg_map_path'),
                              info.get('reduce_zero_label', False)))
         if level == 'all':
             jobs += [(info['img_path'], None, False)
-                     for info in _infos(self.unlabeled)]
+                     for info in iter_infos(self.unlabeled)]
         with ThreadPoolExecutor(max(1, num_workers)) as pool:
             for err in pool.map(self._check_files, jobs):
                 if err:
@@ -315,14 +238,6 @@ class SemiSegDataset(Dataset):
         yield 'unlabeled', self.unlabeled
 
     # ------------------------------------------------------------------ state
-    @property
-    def num_labeled_sets(self) -> int:
-        return len(self.labeled)
-
-    def set_active(self, index: int) -> None:
-        """Serve the labelled subset of model ``index`` (0 with one set)."""
-        self.active = int(index)
-
     def set_pseudo_source(self, directory: Optional[str],
                           thresholds: Optional[Sequence[int]] = None) -> None:
         """Serve pseudo labels from ``directory`` (None: labelled only)."""
@@ -333,23 +248,6 @@ class SemiSegDataset(Dataset):
     @property
     def pseudo_enabled(self) -> bool:
         return self.pseudo_dir is not None
-
-    def labeled_indices(self) -> np.ndarray:
-        """Global indices of the active model's labelled samples."""
-        k = self.active if len(self.labeled) > 1 else 0
-        return np.arange(self._labeled_offsets[k], self._labeled_offsets[k + 1])
-
-    def pseudo_indices(self) -> np.ndarray:
-        """Global indices of the unlabelled (pseudo-labelled) samples."""
-        return np.arange(self._unlabeled_offset, len(self))
-
-    @property
-    def num_unlabeled(self) -> int:
-        return len(self.unlabeled)
-
-    def num_labeled(self, index: Optional[int] = None) -> int:
-        k = self.active if index is None else index
-        return len(self.labeled[k if len(self.labeled) > 1 else 0])
 
     # ------------------------------------------------------------------ items
     def pseudo_key(self, j: int) -> str:
@@ -366,25 +264,15 @@ class SemiSegDataset(Dataset):
         info['seg_fields'] = []
         return info
 
-    def labeling_view(self, indices: Optional[Sequence[int]] = None
-                      ) -> LabelingView:
-        """Dataset of unlabelled images for the labelling pass."""
-        if indices is None:
-            indices = range(len(self.unlabeled))
-        return LabelingView(self, indices)
-
-    def __len__(self) -> int:
-        return self._unlabeled_offset + len(self.unlabeled)
+    def labeling_meta(self, j: int) -> dict:
+        return dict(unlabeled_index=j, pseudo_key=self.pseudo_key(j))
 
     def __getitem__(self, idx: int) -> dict:
-        if idx < 0 or idx >= len(self):
-            raise IndexError(f'index {idx} out of range for {len(self)}')
+        self._check_index(idx)
         if idx < self._unlabeled_offset:
-            k = int(np.searchsorted(self._labeled_offsets, idx, 'right')) - 1
-            ds = self.labeled[k]
-            local = idx - int(self._labeled_offsets[k])
+            ds, local = self._locate_labeled(idx)
             info = ds.get_data_info(local)
-            return _run_pipeline(ds.pipeline, info, 'loading')
+            return run_pipeline(ds.pipeline, info, 'loading')
         if self.pseudo_dir is None:
             raise RuntimeError(
                 f'index {idx} is an unlabelled sample but no pseudo labels '
@@ -394,13 +282,8 @@ class SemiSegDataset(Dataset):
         info['pseudo_label_path'] = osp.join(self.pseudo_dir,
                                              self.pseudo_key(j))
         info['pseudo_thresholds'] = self.pseudo_thresholds
-        return _run_pipeline(self.unlabeled.pipeline, info, 'loading')
+        return run_pipeline(self.unlabeled.pipeline, info, 'loading')
 
-    # -------------------------------------------------------------- manifests
-    @staticmethod
-    def read_manifest(directory: str) -> Optional[Dict]:
-        path = osp.join(directory, PSEUDO_MANIFEST)
-        if not osp.isfile(path):
-            return None
-        with open(path) as f:
-            return json.load(f)
+
+__all__ = ['SemiSegDataset', 'pseudo_pipeline_from', 'LabelingView',
+           'PSEUDO_MANIFEST']

@@ -1,5 +1,5 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,23 @@ class _ShardStream:
                 yield int(self.indices[i])
 
 
+def _labeled_from_ratio(source_ratio, batch_size: int) -> int:
+    """Labelled samples per batch from a ``(labelled, pseudo)`` ratio."""
+    ratio = list(source_ratio) if isinstance(source_ratio,
+                                             (list, tuple)) else None
+    if (ratio is None or len(ratio) != 2 or any(
+            isinstance(r, bool) or not isinstance(r, int) or r < 1
+            for r in ratio)):
+        raise ValueError('source_ratio must be two positive ints (labelled, '
+                         f'pseudo), got {source_ratio!r}')
+    total = sum(ratio)
+    if batch_size % total:
+        raise ValueError(
+            f'source_ratio {tuple(ratio)} does not divide the batch: '
+            f'batch_size {batch_size} is not a multiple of {total}')
+    return batch_size // total * ratio[0]
+
+
 @DATA_SAMPLERS.register_module()
 class LabeledPseudoSampler(Sampler):
     """Infinite sampler mixing labelled and pseudo-labelled samples.
@@ -53,7 +70,13 @@ class LabeledPseudoSampler(Sampler):
         dataset (SemiSegDataset): A dataset with ``labeled_indices()``,
             ``pseudo_indices()`` and ``pseudo_enabled``.
         batch_size (int): Batch size per GPU; must equal the dataloader's.
-        num_labeled (int): Labelled samples per batch in DMT phases.
+        num_labeled (int, optional): Labelled samples per batch in DMT
+            phases.
+        source_ratio (Sequence[int], optional): Or the ratio ``(labelled,
+            pseudo)`` of a batch, as MMDetection's ``MultiSourceSampler``
+            takes it, e.g. ``(1, 31)`` for DMT's 16 + 496 of 512 on
+            CIFAR-10; ``sum(source_ratio)`` must divide ``batch_size``.
+            Give exactly one of ``num_labeled`` and ``source_ratio``.
         shuffle (bool): Shuffle each pass. Defaults to True.
         seed (int, optional): Random seed shared by all ranks. Defaults to a
             synchronised random seed.
@@ -62,12 +85,19 @@ class LabeledPseudoSampler(Sampler):
     def __init__(self,
                  dataset,
                  batch_size: int,
-                 num_labeled: int,
+                 num_labeled: Optional[int] = None,
                  shuffle: bool = True,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None,
+                 source_ratio: Optional[Sequence[int]] = None) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(
                 f'batch_size must be a positive int, got {batch_size!r}')
+        if (num_labeled is None) == (source_ratio is None):
+            raise ValueError(
+                'give exactly one of num_labeled and source_ratio, got '
+                f'num_labeled={num_labeled!r}, source_ratio={source_ratio!r}')
+        if source_ratio is not None:
+            num_labeled = _labeled_from_ratio(source_ratio, batch_size)
         if not isinstance(num_labeled, int) or not 0 < num_labeled < batch_size:
             raise ValueError(
                 f'num_labeled must be an int in [1, batch_size - 1] = '

@@ -1,0 +1,211 @@
+# Copyright (c) dmt_mm contributors. All rights reserved.
+"""What the segmentation and classification DMT datasets share.
+
+:class:`BaseSemiDataset` holds the index layout ``[labeled_0 | labeled_1 |
+... | unlabeled]`` and the state that :class:`MutualTrainingHook` drives
+(which labelled subset is active, whether pseudo labels are served), which
+:class:`LabeledPseudoSampler` reads to mix batches. The task-specific
+subclasses (:class:`SemiSegDataset`, :class:`SemiClsDataset`) build the
+sub-datasets, inject pseudo labels and verify their files.
+"""
+import copy
+import json
+import os.path as osp
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+#: File next to the pseudo labels of a phase describing how they were made.
+PSEUDO_MANIFEST = 'manifest.json'
+
+
+def type_name(step) -> str:
+    """The ``type`` of a pipeline step given as a dict or an object."""
+    t = step.get('type') if isinstance(step, dict) else type(step).__name__
+    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
+
+
+def iter_infos(dataset) -> Iterator[dict]:
+    """Data infos of an mmengine dataset (``data_list`` may be serialized)."""
+    for i in range(len(dataset)):
+        yield dataset.get_data_info(i)
+
+
+def run_pipeline(pipeline, info: dict, what: str) -> dict:
+    """Run ``pipeline`` and name the image in any error it raises."""
+    try:
+        out = pipeline(info)
+    except Exception as e:
+        where = info.get('img_path') or f'sample {info.get("sample_idx")}'
+        msg = f'{e} (while {what} {where})'
+        try:
+            new = type(e)(msg)
+        except Exception:  # noqa: BLE001 - exotic constructor
+            new = RuntimeError(msg)
+        raise new from e
+    if out is None:
+        raise RuntimeError(f'the pipeline dropped {info.get("img_path")} '
+                           f'while {what} it')
+    return out
+
+
+def build_sub_dataset(registry, cfg: dict, pipeline, name: str,
+                      owner: str):
+    """Build one wrapped dataset and refuse an empty one.
+
+    Args:
+        registry (Registry): ``DATASETS`` of the task's package.
+        cfg (dict): The dataset config. Its ``pipeline`` is used when set,
+            else ``pipeline``.
+        pipeline (list[dict], optional): Fallback pipeline.
+        name (str): Name in error messages, e.g. ``'labeled[0]'``.
+        owner (str): Class name of the wrapper, for error messages.
+    """
+    cfg = copy.deepcopy(cfg)
+    if not cfg.get('pipeline'):
+        if pipeline is None:
+            raise ValueError(f'{name} has no pipeline and {owner} got no '
+                             'pipeline either')
+        cfg['pipeline'] = copy.deepcopy(list(pipeline))
+    cfg['lazy_init'] = True
+    ds = registry.build(cfg)
+    try:
+        ds.full_init()
+        empty = len(ds) == 0
+    except ValueError:
+        # mmengine cannot serialize an empty data list
+        if ds.load_data_list():
+            raise
+        empty = True
+    if empty:
+        prefix = getattr(ds, 'data_prefix', {})
+        raise ValueError(
+            f'the {name} dataset is empty (ann_file='
+            f'{getattr(ds, "ann_file", None)!r}, data_prefix={prefix}); DMT '
+            'needs both labelled and unlabelled samples')
+    return ds
+
+
+class LabelingView(Dataset):
+    """The unlabelled samples under the labelling pipeline.
+
+    Item ``i`` is the packed output of the owner's ``label_pipeline`` for
+    unlabelled sample ``indices[i]``; its data sample carries the meta keys
+    the owner's :meth:`BaseSemiDataset.labeling_meta` returns (at least
+    ``unlabeled_index``). Ground truth, where the unlabelled set has it, is
+    loaded for diagnostics only.
+    """
+
+    def __init__(self, owner: 'BaseSemiDataset', indices: Sequence[int]):
+        self.owner = owner
+        self.indices = list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        j = self.indices[i]
+        info = self.owner.unlabeled_info(j, with_annotation=True)
+        out = run_pipeline(self.owner.label_pipeline, info, 'labelling')
+        out['data_samples'].set_metainfo(self.owner.labeling_meta(j))
+        return out
+
+
+class BaseSemiDataset(Dataset):
+    """Labelled subsets + one unlabelled set, in one index space.
+
+    Index layout: ``[labeled_0 | labeled_1 | ... | unlabeled]``. Subclasses
+    call :meth:`_init_layout` once their sub-datasets are built and implement
+    :meth:`__getitem__`, :meth:`set_pseudo_source`, :meth:`unlabeled_info`.
+
+    Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
+    Learning", arXiv:2004.08514.
+    """
+
+    labeled: List
+    unlabeled: object
+    label_pipeline: object
+
+    def _init_layout(self) -> None:
+        offsets = np.cumsum([0] + [len(ds) for ds in self.labeled])
+        self._labeled_offsets = offsets
+        self._unlabeled_offset = int(offsets[-1])
+        # State driven by MutualTrainingHook.
+        self.active = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def num_labeled_sets(self) -> int:
+        return len(self.labeled)
+
+    def set_active(self, index: int) -> None:
+        """Serve the labelled subset of model ``index`` (0 with one set)."""
+        self.active = int(index)
+
+    @property
+    def pseudo_enabled(self) -> bool:
+        """bool: Whether pseudo-labelled samples are served."""
+        raise NotImplementedError
+
+    def labeled_indices(self) -> np.ndarray:
+        """Global indices of the active model's labelled samples."""
+        k = self.active if len(self.labeled) > 1 else 0
+        return np.arange(self._labeled_offsets[k], self._labeled_offsets[k + 1])
+
+    def pseudo_indices(self) -> np.ndarray:
+        """Global indices of the pseudo-labelled samples served now."""
+        return np.arange(self._unlabeled_offset, len(self))
+
+    def num_pseudo_samples(self, keep_ratio: Optional[float]) -> int:
+        """Pseudo-labelled samples a phase with ``keep_ratio`` serves.
+
+        Defines the length of a DMT epoch. Segmentation keeps every image
+        (the curriculum ignores pixels), so the default is all of them.
+        """
+        return self.num_unlabeled
+
+    @property
+    def num_unlabeled(self) -> int:
+        return len(self.unlabeled)
+
+    def num_labeled(self, index: Optional[int] = None) -> int:
+        k = self.active if index is None else index
+        return len(self.labeled[k if len(self.labeled) > 1 else 0])
+
+    def _locate_labeled(self, idx: int):
+        """The labelled dataset and local index of global index ``idx``."""
+        k = int(np.searchsorted(self._labeled_offsets, idx, 'right')) - 1
+        return self.labeled[k], idx - int(self._labeled_offsets[k])
+
+    def _check_index(self, idx: int) -> None:
+        if idx < 0 or idx >= len(self):
+            raise IndexError(f'index {idx} out of range for {len(self)}')
+
+    # ------------------------------------------------------------- labelling
+    def unlabeled_info(self, j: int, with_annotation: bool = False) -> dict:
+        raise NotImplementedError
+
+    def labeling_meta(self, j: int) -> dict:
+        """Meta keys added to unlabelled sample ``j`` in the labelling pass."""
+        return dict(unlabeled_index=j)
+
+    def labeling_view(self, indices: Optional[Sequence[int]] = None
+                      ) -> LabelingView:
+        """Dataset of unlabelled samples for the labelling pass."""
+        if indices is None:
+            indices = range(len(self.unlabeled))
+        return LabelingView(self, indices)
+
+    def __len__(self) -> int:
+        return self._unlabeled_offset + len(self.unlabeled)
+
+    # -------------------------------------------------------------- manifests
+    @staticmethod
+    def read_manifest(directory: str) -> Optional[Dict]:
+        """The manifest of the pseudo labels in ``directory`` (or None)."""
+        path = osp.join(directory, PSEUDO_MANIFEST)
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
