@@ -14,13 +14,15 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import (all_reduce, barrier, get_dist_info,
                            is_main_process)
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
+from mmengine.registry import HOOKS, MODELS
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
-from dmt_mm.datasets.semi_seg_dataset import PSEUDO_MANIFEST
+from dmt_mm.datasets.base_semi_dataset import PSEUDO_MANIFEST
+from dmt_mm.datasets.semi_cls_dataset import (rank_and_cut,
+                                              save_cls_pseudo_labels)
 from dmt_mm.utils.curriculum import (class_thresholds_from_histogram,
                                      kept_counts, level_to_confidence,
                                      pseudo_label_quality)
@@ -39,10 +41,11 @@ def _unwrap(model):
 class MutualTrainingHook(Hook):
     """Drive the phases of Dynamic Mutual Training inside one Runner run.
 
-    Works with :class:`DMTTrainLoop` (the stage schedule),
-    :class:`DMTSegmentor` (two models, one student slot),
-    :class:`SemiSegDataset` and :class:`LabeledPseudoSampler`. At the start of
-    every stage it:
+    Works with :class:`DMTTrainLoop` (the stage schedule) and
+    :class:`LabeledPseudoSampler`, in the loop's two procedures.
+
+    **Mutual** (segmentation; :class:`DMTSegmentor` with two models in one
+    student slot, :class:`SemiSegDataset`). At the start of every stage it:
 
     1. at the first stage of a DMT phase ``k >= 1``, lets each phase ``k-1``
        model label the unlabelled set for its partner in one pass (progress
@@ -58,12 +61,32 @@ class MutualTrainingHook(Hook):
        ``param_scheduler`` restarts at the stage start; ``end`` is clipped to
        the stage length).
 
+    **Chain** (classification; one classifier such as
+    :class:`DMTImageClassifier`, :class:`SemiClsDataset`, and mmengine's
+    ``EMAHook``). At the start of phase ``k >= 1`` it:
+
+    1. lets the teacher, the EMA model of phase ``k-1`` (the model itself
+       when no ``EMAHook`` is configured), label every unlabelled sample in
+       one pass (sharded across ranks); one global confidence ranking keeps
+       the most confident fraction ``keep_ratio``; labels, confidences and
+       the cut are written as one array, ``<work_dir>/<pseudo_dir>/
+       phase<k>.npy``, with ``phase<k>.json`` (kept ratio, threshold and,
+       where the unlabelled set has labels, pseudo-label accuracy);
+    2. re-initialises the student from the model config with a new seed
+       (``runner.seed + k``) and restarts the EMA from it;
+    3. restarts the optimizer state and the schedule as above.
+
+    Every iteration it ramps the model's gamma over the stage when the model
+    has ``set_gamma_progress`` (classification:
+    ``gamma_max * exp(-5 * (1 - t / T) ** 2)``).
+
     At the end of every stage it records the stage's diagnostics (kept ratio,
     mean dynamic weight, disagreement and student-wins rates from the loss,
-    pseudo-label mIoU, validation mIoU) and saves ``<stage>.pth``. Its state
-    is stored in every checkpoint, so ``--resume`` continues from any
-    iteration. After training it prints the per-stage table and writes it to
-    ``<work_dir>/dmt_summary.json``.
+    pseudo-label mIoU or accuracy, validation metric) and saves
+    ``<stage>.pth`` (with an ``EMAHook``, its ``state_dict`` holds the EMA
+    weights). Its state is stored in every checkpoint, so ``--resume``
+    continues from any iteration. After training it prints the per-stage
+    table and writes it to ``<work_dir>/dmt_summary.json``.
 
     Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
     Learning", arXiv:2004.08514.
@@ -81,7 +104,7 @@ class MutualTrainingHook(Hook):
         save_stage_checkpoints (bool): Save a checkpoint at the end of every
             stage. Defaults to True.
         metric (str): Validation metric recorded per stage.
-            Defaults to ``'mIoU'``.
+            Defaults to ``'mIoU'`` (classification: ``'accuracy/top1'``).
     """
 
     priority = 'NORMAL'
@@ -118,8 +141,12 @@ class MutualTrainingHook(Hook):
         self._sums = np.zeros(len(_TRAIN_STATS), dtype=np.float64)
         self._count = 0
         self._last_val: Optional[float] = None
+        self._ema_hook: Optional[EMAHook] = None
 
     # ------------------------------------------------------------ checks
+    def _is_chain(self, runner) -> bool:
+        return getattr(runner.train_loop, 'procedure', 'mutual') == 'chain'
+
     def before_train(self, runner) -> None:
         loop = runner.train_loop
         if not hasattr(loop, 'stages'):
@@ -127,12 +154,26 @@ class MutualTrainingHook(Hook):
                             f'DMTTrainLoop, got {type(loop).__name__}')
         model = _unwrap(runner.model)
         dataset = loop.dataloader.dataset
-        head = getattr(model.student, 'decode_head', None)
+        if self._is_chain(runner):
+            head, field = getattr(model, 'head', None), 'head.num_classes'
+            if not hasattr(dataset, 'hidden_labels'):
+                raise TypeError(
+                    "procedure='chain' needs a SemiClsDataset, got "
+                    f'{type(dataset).__name__}')
+            emas = [h for h in runner.hooks if isinstance(h, EMAHook)]
+            self._ema_hook = emas[0] if emas else None
+            if self._ema_hook is None:
+                runner.logger.warning(
+                    'DMT chain without EMAHook: each phase\'s teacher is the '
+                    'final student of the previous phase, not its EMA')
+        else:
+            head = getattr(model.student, 'decode_head', None)
+            field = 'decode_head.num_classes'
         n_model = getattr(head, 'num_classes', None)
         if n_model is not None and n_model != dataset.num_classes:
             raise ValueError(
                 f'class-count mismatch: the model predicts {n_model} classes '
-                f'(decode_head.num_classes) but the dataset has '
+                f'({field}) but the dataset has '
                 f'{dataset.num_classes}: {dataset.metainfo["classes"]}')
         if self.base_lrs is None:  # fresh run (a resume restores them)
             self.base_lrs = [
@@ -146,6 +187,9 @@ class MutualTrainingHook(Hook):
 
     # ------------------------------------------------------------ stages
     def before_train_stage(self, runner, stage) -> None:
+        if self._is_chain(runner):
+            self._before_chain_stage(runner, stage)
+            return
         model = _unwrap(runner.model)
         if self.stage_index == stage.index:
             # Resumed inside this stage: weights, optimizer and schedulers
@@ -166,6 +210,9 @@ class MutualTrainingHook(Hook):
             self._label_phase(runner, stage)
         model.activate(stage.model)
         self._point_dataset(runner, stage, check_manifest=stage.phase >= 1)
+        self._start_stage(runner, stage)
+
+    def _start_stage(self, runner, stage) -> None:
         self._restart_optimization(runner, stage)
         self.stage_index = stage.index
         self._sums[:] = 0
@@ -177,6 +224,140 @@ class MutualTrainingHook(Hook):
             msg += f', keep ratio {stage.keep_ratio}'
         runner.logger.info(msg)
 
+    # ------------------------------------------------------------ chain
+    def _chain_file(self, runner, phase: int, ext: str = '.npy') -> str:
+        return osp.join(runner.work_dir, self.pseudo_dir, f'phase{phase}{ext}')
+
+    def _before_chain_stage(self, runner, stage) -> None:
+        dataset = runner.train_loop.dataloader.dataset
+        resumed = self.stage_index == stage.index
+        if not resumed and stage.index != self.stage_index + 1:
+            raise RuntimeError(
+                f'DMT state is at stage {self.stage_index} but the loop is at '
+                f'stage {stage.index} ({stage.name}); was the checkpoint '
+                'written by a different schedule?')
+        if stage.phase >= 1 and not resumed:
+            self._label_chain(runner, stage)
+            self._fresh_student(runner, stage)
+        if stage.phase == 0:
+            dataset.set_pseudo_source(None)
+        else:
+            path = self._chain_file(runner, stage.phase)
+            if not osp.isfile(path):
+                raise RuntimeError(
+                    f'stage {stage.name} needs the pseudo labels {path}, '
+                    'which do not exist (was the work dir moved or cleaned?)')
+            dataset.set_pseudo_source(path)
+        if resumed:
+            runner.logger.info(f'DMT: resumed inside stage {stage.name}')
+            return
+        self._start_stage(runner, stage)
+
+    @torch.no_grad()
+    def _label_chain(self, runner, stage) -> None:
+        """The previous phase's EMA model labels the unlabelled set."""
+        model = _unwrap(runner.model)
+        dataset = runner.train_loop.dataloader.dataset
+        teacher = (self._ema_hook.ema_model.module
+                   if self._ema_hook is not None else model)
+        name = ('EMA model' if self._ema_hook is not None else 'model')
+        rank, world = get_dist_info()
+        n = dataset.num_unlabeled
+        view = dataset.labeling_view(range(rank, n, world))
+        loader = DataLoader(
+            view,
+            batch_size=self.label_batch_size,
+            num_workers=self.label_num_workers,
+            collate_fn=pseudo_collate)
+        device = next(model.parameters()).device
+        # label + 1 so that the sum over ranks of disjoint shards is exact
+        labels = torch.zeros(n, dtype=torch.long, device=device)
+        confs = torch.zeros(n, dtype=torch.float64, device=device)
+        start = time.time()
+        if rank == 0:
+            runner.logger.info(
+                f'DMT phase {stage.phase}: the phase {stage.phase - 1} '
+                f'{name} labels {n} unlabelled samples')
+        was_training = teacher.training
+        teacher.eval()
+        try:
+            for data in loader:
+                for sample in teacher.test_step(data):
+                    j = int(sample.metainfo['unlabeled_index'])
+                    conf, label = sample.pred_score.float().max(0)
+                    labels[j] = label.long() + 1
+                    confs[j] = conf.double()
+        finally:
+            teacher.train(was_training)
+        all_reduce(labels)
+        all_reduce(confs)
+        labels = labels.cpu().numpy() - 1
+        if (labels < 0).any():
+            raise RuntimeError(f'{int((labels < 0).sum())} unlabelled samples '
+                               'were not labelled by any rank')
+        array = rank_and_cut(labels, confs.cpu().numpy(), stage.keep_ratio)
+        kept = array['kept']
+        stats = dict(
+            phase=stage.phase,
+            teacher=f'phase{stage.phase - 1} {name}',
+            keep_ratio=stage.keep_ratio,
+            kept_ratio=float(kept.mean()),
+            samples=n,
+            threshold=float(array['conf'][kept].min()),
+            mean_conf=float(array['conf'].mean()),
+            seconds=round(time.time() - start, 2),
+            class_counts=np.bincount(
+                array['label'][kept],
+                minlength=dataset.num_classes).tolist())
+        hidden = dataset.hidden_labels()
+        if hidden is not None:
+            right = array['label'] == hidden
+            stats['pseudo_acc'] = float(right.mean() * 100)
+            stats['kept_acc'] = float(right[kept].mean() * 100)
+        if is_main_process():
+            save_cls_pseudo_labels(self._chain_file(runner, stage.phase),
+                                   array)
+            atomic_write_bytes(
+                self._chain_file(runner, stage.phase, '.json'),
+                json.dumps(stats, indent=1).encode())
+        barrier()
+        self.label_stats[stage.name] = stats
+        msg = (f'DMT phase {stage.phase} pseudo labels ({stats["teacher"]}): '
+               f'keep ratio {stage.keep_ratio}, kept {int(kept.sum())} of {n} '
+               f'samples ({stats["kept_ratio"] * 100:.1f}%), confidence '
+               f'threshold {stats["threshold"]:.4f}, in {stats["seconds"]}s')
+        if hidden is not None:
+            msg += (f', pseudo-label accuracy {stats["pseudo_acc"]:.2f} (all) '
+                    f'/ {stats["kept_acc"]:.2f} (kept)')
+        runner.logger.info(msg)
+        classes = dataset.metainfo['classes']
+        runner.logger.info('DMT kept pseudo labels per class: ' + ', '.join(
+            f'{c}:{k}' for c, k in zip(classes, stats['class_counts'])))
+        scalars = {'dmt/kept_ratio': stats['kept_ratio'],
+                   'dmt/threshold': stats['threshold']}
+        if hidden is not None:
+            scalars['dmt/pseudo_acc'] = stats['pseudo_acc']
+            scalars['dmt/kept_acc'] = stats['kept_acc']
+        runner.visualizer.add_scalars(scalars, step=runner.iter)
+
+    def _fresh_student(self, runner, stage) -> None:
+        """Re-initialise the student with a new seed; restart the EMA."""
+        model = _unwrap(runner.model)
+        seed = (runner.seed or 0) + stage.phase
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            fresh = MODELS.build(copy.deepcopy(runner.cfg.model))
+            fresh.init_weights()
+        model.load_state_dict(fresh.state_dict())
+        del fresh
+        if self._ema_hook is not None:
+            ema = self._ema_hook.ema_model
+            ema.module.load_state_dict(model.state_dict())
+            ema.steps.zero_()  # the next update copies the student
+        runner.logger.info(
+            f'DMT phase {stage.phase}: student re-initialised (seed {seed})')
+
+    # ------------------------------------------------------------ mutual
     def _target_dir(self, runner, name: str) -> str:
         return osp.join(runner.work_dir, self.pseudo_dir, f'for_{name}')
 
@@ -376,6 +557,12 @@ class MutualTrainingHook(Hook):
         runner.visualizer.add_scalars(scalars, step=runner.iter)
 
     # ------------------------------------------------------------ training
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        model = _unwrap(runner.model)
+        if hasattr(model, 'set_gamma_progress'):
+            stage = runner.train_loop.current_stage
+            model.set_gamma_progress(runner.iter - stage.begin, stage.length)
+
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
         if not outputs or _TRAIN_STATS[0] not in outputs:
@@ -400,10 +587,16 @@ class MutualTrainingHook(Hook):
             iters=stage.length,
             val=self._last_val)
         if stage.phase >= 1:
-            lab = self.label_stats.get(stage.model, {})
+            key = stage.name if stage.model is None else stage.model
+            lab = self.label_stats.get(key, {})
             row['kept_ratio'] = lab.get('kept_ratio')
-            row['pseudo_miou'] = lab.get('pseudo_miou')
-            row['kept_miou'] = lab.get('kept_miou')
+            if stage.model is None:  # chain (classification)
+                row['threshold'] = lab.get('threshold')
+                row['pseudo_acc'] = lab.get('pseudo_acc')
+                row['kept_acc'] = lab.get('kept_acc')
+            else:
+                row['pseudo_miou'] = lab.get('pseudo_miou')
+                row['kept_miou'] = lab.get('kept_miou')
             for k, v in zip(_TRAIN_STATS, sums[:-1].tolist()):
                 row[k] = v / count if count else None
         self.history = [h for h in self.history if h['stage'] != stage.index]
@@ -465,12 +658,21 @@ def _fmt(v) -> str:
 
 
 def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
-    """The per-stage table printed at the end of a DMT run."""
-    head = ('model', 'phase', 'keep ratio', 'kept %', 'pseudo mIoU',
-            'kept mIoU', 'mean w', 'disagree %', 'student wins %',
+    """The per-stage table printed at the end of a DMT run.
+
+    Segmentation rows report pseudo-label mIoU (``pseudo_miou``,
+    ``kept_miou``), classification rows accuracy (``pseudo_acc``,
+    ``kept_acc``); a chain has no model column entry (``-``).
+    """
+    acc = any('pseudo_acc' in h for h in history)
+    q = 'acc' if acc else 'miou'
+    qname = 'acc' if acc else 'mIoU'
+    head = ('model', 'phase', 'keep ratio', 'kept %', f'pseudo {qname}',
+            f'kept {qname}', 'mean w', 'disagree %', 'student wins %',
             f'val {metric}')
     rows = []
-    for h in sorted(history, key=lambda r: (r['model'], r['phase'])):
+    for h in sorted(history,
+                    key=lambda r: (r['model'] or '', r['phase'])):
 
         def pct(k):
             v = h.get(k)
@@ -481,10 +683,10 @@ def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
             return '-' if v is None or (isinstance(v, float) and
                                         math.isnan(v)) else fmt.format(v)
 
-        rows.append((h['model'], str(h['phase']),
+        rows.append((h['model'] or '-', str(h['phase']),
                      '-' if h.get('keep_ratio') is None else
                      f'{h["keep_ratio"]:.1f}', pct('kept_ratio'),
-                     num('pseudo_miou'), num('kept_miou'),
+                     num(f'pseudo_{q}'), num(f'kept_{q}'),
                      num('dmt_weight', '{:.3f}'), pct('dmt_disagree'),
                      pct('dmt_student_wins'), num('val')))
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]

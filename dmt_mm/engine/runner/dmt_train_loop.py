@@ -14,16 +14,21 @@ from mmengine.runner.loops import _InfiniteDataloaderIterator
 from torch.utils.data import DataLoader
 
 
+#: The DMT procedures :class:`DMTTrainLoop` runs.
+PROCEDURES = ('mutual', 'chain')
+
+
 @dataclass(frozen=True)
 class Stage:
     """One training stage of DMT: model ``model`` in phase ``phase``.
 
     Phase 0 trains on labelled data only; phase ``k >= 1`` trains on
     labelled + pseudo-labelled data with keep ratio ``keep_ratio``.
-    Iterations ``[begin, end)`` of the run belong to the stage.
+    Iterations ``[begin, end)`` of the run belong to the stage. In the chain
+    procedure there is one model and ``model`` is None.
     """
     index: int
-    model: str
+    model: Optional[str]
     phase: int
     keep_ratio: Optional[float]
     begin: int
@@ -35,6 +40,8 @@ class Stage:
 
     @property
     def name(self) -> str:
+        if self.model is None:
+            return f'phase{self.phase}'
         return f'phase{self.phase}_{self.model}'
 
 
@@ -57,10 +64,18 @@ def _check_ratios(keep_ratios: Sequence[float]) -> List[float]:
 class DMTTrainLoop(IterBasedTrainLoop):
     """The stage schedule of Dynamic Mutual Training as one iteration loop.
 
-    The run is a sequence of stages ``(model, phase)``: phase 0 trains each
-    model on labelled data, then every phase ``k = 1..len(keep_ratios)``
-    trains each model on labelled data plus the pseudo labels its partner
-    wrote at the start of the phase. The loop computes every stage's length,
+    Two procedures (``procedure``):
+
+    - ``'mutual'`` (segmentation): the run is a sequence of stages
+      ``(model, phase)`` of a two-model wrapper (:class:`DMTSegmentor`):
+      phase 0 trains each model on labelled data, then every phase
+      ``k = 1..len(keep_ratios)`` trains each model on labelled data plus
+      the pseudo labels its partner wrote at the start of the phase.
+    - ``'chain'`` (classification): one model; phase 0 trains it on
+      labelled data, and every phase ``k`` trains a freshly initialised
+      student on the pseudo labels of the previous phase's (EMA) model.
+
+    The loop computes every stage's length,
     calls the custom hook points ``before_train_stage`` /
     ``after_train_stage`` (where :class:`MutualTrainingHook` does the
     labelling, swaps, optimizer and schedule restarts, checkpoints and
@@ -76,12 +91,14 @@ class DMTTrainLoop(IterBasedTrainLoop):
     Args:
         runner (Runner): The runner.
         dataloader (DataLoader | dict): Training dataloader over a
-            :class:`SemiSegDataset` with a :class:`LabeledPseudoSampler`.
+            :class:`SemiSegDataset` or :class:`SemiClsDataset` with a
+            :class:`LabeledPseudoSampler`.
         phase0_iters (int, optional): Iterations of each phase-0 stage.
         phase0_epochs (float, optional): Or epochs over the labelled set.
         phase_iters (int, optional): Iterations of each DMT stage.
         phase_epochs (float, optional): Or epochs over the pseudo-labelled
-            set (DMT's definition of an epoch).
+            set (DMT's definition of an epoch; in classification the samples
+            kept by the phase's keep ratio).
         keep_ratios (Sequence[float]): Curriculum keep ratio of each DMT
             phase, strictly increasing in (0, 1]. Defaults to
             ``(0.2, 0.4, 0.6, 0.8, 1.0)``.
@@ -89,6 +106,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
             Defaults to True.
         val_interval (int, optional): Also validate every this many
             iterations. Defaults to None.
+        procedure (str): ``'mutual'`` or ``'chain'`` (see above).
+            Defaults to ``'mutual'``.
     """
 
     def __init__(self,
@@ -100,7 +119,12 @@ class DMTTrainLoop(IterBasedTrainLoop):
                  phase_epochs: Optional[float] = None,
                  keep_ratios: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
                  val_per_stage: bool = True,
-                 val_interval: Optional[int] = None) -> None:
+                 val_interval: Optional[int] = None,
+                 procedure: str = 'mutual') -> None:
+        if procedure not in PROCEDURES:
+            raise ValueError(f'procedure must be one of {PROCEDURES}, got '
+                             f'{procedure!r}')
+        self.procedure = procedure
         self.keep_ratios = _check_ratios(keep_ratios)
         _check_one_of('phase0_iters', phase0_iters, 'phase0_epochs',
                       phase0_epochs)
@@ -117,7 +141,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
             if not hasattr(dataset, attr):
                 raise TypeError(
                     'DMTTrainLoop needs train_dataloader.dataset to be a '
-                    f'SemiSegDataset, got {type(dataset).__name__}')
+                    'SemiSegDataset or SemiClsDataset, got '
+                    f'{type(dataset).__name__}')
         if not hasattr(sampler, 'num_pseudo'):
             raise TypeError(
                 'DMTTrainLoop needs train_dataloader.sampler to be a '
@@ -129,10 +154,20 @@ class DMTTrainLoop(IterBasedTrainLoop):
                 f'({dataloader.batch_size})')
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if not hasattr(model, 'model_names'):
-            raise TypeError('DMTTrainLoop needs a DMT model wrapper (e.g. '
-                            f'DMTSegmentor), got {type(model).__name__}')
-        self.model_names = tuple(model.model_names)
+        if procedure == 'chain':
+            if hasattr(model, 'model_names'):
+                raise TypeError(
+                    "procedure='chain' trains one model, but the model is a "
+                    f'two-model wrapper ({type(model).__name__}); use '
+                    "procedure='mutual'")
+            self.model_names = (None, )
+        elif not hasattr(model, 'model_names'):
+            raise TypeError(
+                'DMTTrainLoop needs a DMT model wrapper (e.g. DMTSegmentor) '
+                f"for procedure='mutual', got {type(model).__name__}; a "
+                "single classifier uses procedure='chain'")
+        else:
+            self.model_names = tuple(model.model_names)
         n_sets = getattr(dataset, 'num_labeled_sets', 1)
         if n_sets not in (1, len(self.model_names)):
             raise ValueError(
@@ -153,10 +188,11 @@ class DMTTrainLoop(IterBasedTrainLoop):
                     ratio = None
                 else:
                     n = phase_iters
-                    if n is None:
-                        n = math.ceil(phase_epochs * dataset.num_unlabeled /
-                                      (sampler.num_pseudo * world))
                     ratio = self.keep_ratios[phase - 1]
+                    if n is None:
+                        n = math.ceil(
+                            phase_epochs * dataset.num_pseudo_samples(ratio) /
+                            (sampler.num_pseudo * world))
                 n = max(1, int(n))
                 self.stages.append(
                     Stage(len(self.stages), name, phase, ratio, begin,
