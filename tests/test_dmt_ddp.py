@@ -56,3 +56,35 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
         # histograms were summed over the two ranks
         assert manifest['pixels'] == len(stems) * 48 * 48
         assert sum(manifest['class_pixels']) == manifest['pixels']
+
+
+@pytest.mark.slow
+def test_two_process_classification_chain(digits_cls_root, tmp_path):
+    """The chain under DDP: the two ranks' labelling shards are gathered
+    into one complete pseudo-label array per phase."""
+    from test_dmt_chain import N_UNLABELED, tiny_cls_cfg
+    from dmt_mm.datasets import load_cls_pseudo_labels
+    work = str(tmp_path / 'ddp_cls')
+    cfg = tiny_cls_cfg(digits_cls_root, work)
+    cfg.train_cfg.keep_ratios = (0.5, 1.0)
+    cfg_path = str(tmp_path / 'ddp_cls_cfg.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1',
+               MASTER_PORT=str(_free_port()), PYTHONFAULTHANDLER='1')
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
+        '--nproc_per_node=2', f'--master_port={env["MASTER_PORT"]}',
+        str(REPO / 'tools/train.py'), cfg_path, '--launcher', 'pytorch'
+    ]
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    summary = json.load(open(osp.join(work, 'dmt_summary.json')))
+    assert [r['phase'] for r in summary['stages']] == [0, 1, 2]
+    for phase, kept in ((1, N_UNLABELED // 2), (2, N_UNLABELED)):
+        arr = load_cls_pseudo_labels(
+            osp.join(work, 'pseudo_labels', f'phase{phase}.npy'))
+        # both ranks' halves: every sample labelled with a real class
+        assert arr.shape == (N_UNLABELED, )
+        assert ((arr['label'] >= 0) & (arr['label'] < 10)).all()
+        assert (arr['conf'] > 0).all() and int(arr['kept'].sum()) == kept
