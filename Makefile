@@ -2,14 +2,19 @@
 #   make demo   set up .venv if needed, build the bundled digit scenes, run a
 #               real DMT job (two DeepLab-v2 models, phase 0 + 5 phases),
 #               evaluate the final checkpoint and print the per-phase table.
+#   make demo-cls  the classification chain on the bundled handwritten digits
+#               (WideResNet, phase 0 + 5 phases), evaluated the same way.
 #   make test   set up .venv if needed, run the test suite.
 PY := .venv/bin/python
 CONFIG ?= configs/dmt/dmt_deeplabv2-r18_digit-scenes.py
 WORK_DIR ?= work_dirs/dmt_deeplabv2-r18_digit-scenes
 DATA_DIR ?= data/digit_scenes
+CLS_CONFIG ?= configs/dmt/dmt_wrn10-2_digits-50.py
+CLS_WORK_DIR ?= work_dirs/dmt_wrn10-2_digits-50
+CLS_DATA_DIR ?= data/digits_cls
 PYTEST_ARGS ?=
 
-.PHONY: setup data demo test
+.PHONY: setup data demo demo-cls test
 
 setup:
 	@bash tools/setup_env.sh
@@ -22,6 +27,13 @@ demo: data
 	$(PY) tools/test.py $(CONFIG) $(WORK_DIR)/phase5_B.pth --model A \
 		--work-dir $(WORK_DIR)/test_A
 	$(PY) tools/dmt_summary.py $(WORK_DIR)
+
+demo-cls: setup
+	@$(PY) tools/dataset_converters/digits_cls.py -o $(CLS_DATA_DIR)
+	$(PY) tools/train.py $(CLS_CONFIG) --work-dir $(CLS_WORK_DIR)
+	$(PY) tools/test.py $(CLS_CONFIG) $(CLS_WORK_DIR)/phase5.pth \
+		--work-dir $(CLS_WORK_DIR)/test
+	$(PY) tools/dmt_summary.py $(CLS_WORK_DIR)
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
