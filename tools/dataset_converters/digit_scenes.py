@@ -43,16 +43,25 @@ Example::
     python tools/dataset_converters/digit_scenes.py -o data/digit_scenes
 """
 import argparse
-import hashlib
-import io
 import json
 import os
 import os.path as osp
 import re
+import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+try:
+    import dmt_mm  # noqa: F401
+except ImportError:  # running from a checkout that is not installed
+    sys.path.insert(
+        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from dmt_mm.utils.bundled_digits import (build_summary, content_hash,
+                                         existing_build_summary,
+                                         load_source_digits, png_bytes,
+                                         write_bytes)
 
 #: Bump when the generated content changes for the same arguments.
 FORMAT_VERSION = 3
@@ -123,19 +132,6 @@ def check_args(num_train: int, num_val: int, num_labeled: int, size: int,
             val_fraction, bool) or not 0.0 < val_fraction < 1.0:
         raise ValueError(f'val_fraction must be a number in (0, 1), but got '
                          f'{val_fraction!r}')
-
-
-def load_source_digits() -> Tuple[np.ndarray, np.ndarray]:
-    """Load scikit-learn's handwritten digits.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: ``images`` of shape (1797, 8, 8),
-        float32 grey levels in [0, 16], and ``targets`` of shape (1797, ),
-        int64 digits 0..9.
-    """
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    return (digits.images.astype(np.float32), digits.target.astype(np.int64))
 
 
 def split_digit_pools(targets: np.ndarray,
@@ -287,20 +283,6 @@ def compose_scene(rng: np.random.Generator, size: int, images: np.ndarray,
     return img, label, [int(s) for s in sources]
 
 
-def _png_bytes(array: np.ndarray) -> bytes:
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format='PNG')
-    return buf.getvalue()
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _args_dict(num_train, num_val, num_labeled, size, seed,
                val_fraction) -> dict:
     return dict(
@@ -312,37 +294,14 @@ def _args_dict(num_train, num_val, num_labeled, size, seed,
         val_fraction=float(val_fraction))
 
 
-def _existing_summary(out_dir: str, args: dict) -> Optional[dict]:
-    """Summary of an existing, complete build with ``args``, else None."""
-    meta_path = osp.join(out_dir, 'meta.json')
-    if not osp.isfile(meta_path):
-        return None
-    try:
-        with open(meta_path) as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if (meta.get('format_version') != FORMAT_VERSION
-            or meta.get('args') != args):
-        return None
-    for name in _SPLIT_FILES:
-        if not osp.isfile(osp.join(out_dir, 'splits', name)):
-            return None
+def _required_files(meta: dict) -> List[str]:
+    """Relative paths of the files a build described by ``meta`` has."""
+    files = [osp.join('splits', name) for name in _SPLIT_FILES]
     for split in ('train', 'val'):
         for stem in meta.get('scene_sources', {}).get(split, {}):
             for sub in ('img_dir', 'ann_dir'):
-                if not osp.isfile(
-                        osp.join(out_dir, sub, split, stem + '.png')):
-                    return None
-    return _summary(out_dir, meta, skipped=True)
-
-
-def _summary(out_dir: str, meta: dict, skipped: bool) -> dict:
-    return dict(
-        out_dir=out_dir,
-        skipped=skipped,
-        content_hash=meta['content_hash'],
-        **meta['counts'])
+                files.append(osp.join(sub, split, stem + '.png'))
+    return files
 
 
 def build_digit_scenes(out_dir: str,
@@ -382,7 +341,8 @@ def build_digit_scenes(out_dir: str,
                       val_fraction)
     out_dir = str(out_dir)
     if skip_if_exists:
-        summary = _existing_summary(out_dir, args)
+        summary = existing_build_summary(out_dir, FORMAT_VERSION, args,
+                                         _required_files)
         if summary is not None:
             return summary
 
@@ -423,8 +383,8 @@ def build_digit_scenes(out_dir: str,
             counts += np.bincount(label.ravel(), minlength=len(CLASSES))
             for sub, array in (('img_dir', img), ('ann_dir', label)):
                 rel = f'{sub}/{split}/{stem}.png'
-                data = _png_bytes(array)
-                _write_bytes(osp.join(out_dir, rel), data)
+                data = png_bytes(array)
+                write_bytes(osp.join(out_dir, rel), data)
                 written[rel] = data
             stems[split].append(stem)
             scene_sources[split][stem] = sources
@@ -445,13 +405,8 @@ def build_digit_scenes(out_dir: str,
     for name, lines in splits.items():
         rel = f'splits/{name}.txt'
         data = ''.join(line + '\n' for line in lines).encode()
-        _write_bytes(osp.join(out_dir, rel), data)
+        write_bytes(osp.join(out_dir, rel), data)
         written[rel] = data
-
-    digest = hashlib.sha256()
-    for rel in sorted(written):
-        digest.update(rel.encode() + b'\0')
-        digest.update(hashlib.sha256(written[rel]).digest())
 
     meta = dict(
         format_version=FORMAT_VERSION,
@@ -476,10 +431,10 @@ def build_digit_scenes(out_dir: str,
             val_fraction=float(val_fraction)),
         class_pixel_counts=class_pixels,
         scene_sources=scene_sources,
-        content_hash='sha256:' + digest.hexdigest())
-    _write_bytes(meta_path,
-                 (json.dumps(meta, indent=1, sort_keys=True) + '\n').encode())
-    return _summary(out_dir, meta, skipped=False)
+        content_hash=content_hash(written))
+    write_bytes(meta_path,
+                (json.dumps(meta, indent=1, sort_keys=True) + '\n').encode())
+    return build_summary(out_dir, meta, skipped=False)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

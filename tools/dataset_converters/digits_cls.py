@@ -42,15 +42,24 @@ Example::
     python tools/dataset_converters/digits_cls.py -o data/digits_cls
 """
 import argparse
-import hashlib
-import io
 import json
 import os
 import os.path as osp
+import sys
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+try:
+    import dmt_mm  # noqa: F401
+except ImportError:  # running from a checkout that is not installed
+    sys.path.insert(
+        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from dmt_mm.utils import bundled_digits
+from dmt_mm.utils.bundled_digits import (build_summary, content_hash,
+                                         existing_build_summary, png_bytes,
+                                         write_bytes)
 
 #: Bump when the generated content changes for the same arguments.
 FORMAT_VERSION = 1
@@ -120,9 +129,7 @@ def load_source_digits() -> Tuple[np.ndarray, np.ndarray]:
         tuple[np.ndarray, np.ndarray]: ``images`` float64 of shape
         (1797, 8, 8) with grey levels in [0, 16], ``targets`` int64 (1797, ).
     """
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    return digits.images.astype(np.float64), digits.target.astype(np.int64)
+    return bundled_digits.load_source_digits(np.float64)
 
 
 def to_rgb32(image: np.ndarray) -> np.ndarray:
@@ -186,21 +193,6 @@ def rel_path(split: str, idx: int, label: int) -> str:
     return f'{split}/{label}/{idx:04d}.png'
 
 
-def _png_bytes(array: np.ndarray) -> bytes:
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format='PNG')
-    return buf.getvalue()
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _ann_bytes(split: str, indices: np.ndarray, targets: np.ndarray) -> bytes:
     lines = [
         f'{rel_path(split, int(i), int(targets[i]))} {int(targets[i])}\n'
@@ -217,31 +209,9 @@ def _args_dict(num_labeled, seeds, val_per_class, split_seed) -> dict:
         split_seed=int(split_seed))
 
 
-def _existing_summary(out_dir: str, args: dict) -> Optional[dict]:
-    """Summary of an existing, complete build with ``args``, else None."""
-    meta_path = osp.join(out_dir, 'meta.json')
-    if not osp.isfile(meta_path):
-        return None
-    try:
-        with open(meta_path) as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if (meta.get('format_version') != FORMAT_VERSION
-            or meta.get('args') != args):
-        return None
-    for rel in meta.get('files', []):
-        if not osp.isfile(osp.join(out_dir, rel)):
-            return None
-    return _summary(out_dir, meta, skipped=True)
-
-
-def _summary(out_dir: str, meta: dict, skipped: bool) -> dict:
-    return dict(
-        out_dir=out_dir,
-        skipped=skipped,
-        content_hash=meta['content_hash'],
-        **meta['counts'])
+def _required_files(meta: dict) -> list:
+    """Relative paths of the files a build described by ``meta`` has."""
+    return meta.get('files', [])
 
 
 def build_digits_cls(out_dir: str,
@@ -275,7 +245,8 @@ def build_digits_cls(out_dir: str,
     args = _args_dict(num_labeled, seeds, val_per_class, split_seed)
     out_dir = str(out_dir)
     if skip_if_exists:
-        summary = _existing_summary(out_dir, args)
+        summary = existing_build_summary(out_dir, FORMAT_VERSION, args,
+                                         _required_files)
         if summary is not None:
             return summary
 
@@ -299,8 +270,8 @@ def build_digits_cls(out_dir: str,
     for split, indices in (('train', train_idx), ('val', val_idx)):
         for i in indices:
             rel = rel_path(split, int(i), int(targets[i]))
-            data = _png_bytes(to_rgb32(images[i]))
-            _write_bytes(osp.join(out_dir, rel), data)
+            data = png_bytes(to_rgb32(images[i]))
+            write_bytes(osp.join(out_dir, rel), data)
             written[rel] = data
 
     ann: Dict[str, bytes] = {
@@ -317,13 +288,8 @@ def build_digits_cls(out_dir: str,
             ann[f'meta/unlabeled_{n}_seed{seed}.txt'] = _ann_bytes(
                 'train', unlabeled, targets)
     for rel, data in ann.items():
-        _write_bytes(osp.join(out_dir, rel), data)
+        write_bytes(osp.join(out_dir, rel), data)
         written[rel] = data
-
-    digest = hashlib.sha256()
-    for rel in sorted(written):
-        digest.update(rel.encode() + b'\0')
-        digest.update(hashlib.sha256(written[rel]).digest())
 
     meta = dict(
         format_version=FORMAT_VERSION,
@@ -343,10 +309,10 @@ def build_digits_cls(out_dir: str,
             train=np.bincount(targets[train_idx], minlength=10).tolist(),
             val=np.bincount(targets[val_idx], minlength=10).tolist()),
         files=sorted(written),
-        content_hash='sha256:' + digest.hexdigest())
-    _write_bytes(meta_path,
-                 (json.dumps(meta, indent=1, sort_keys=True) + '\n').encode())
-    return _summary(out_dir, meta, skipped=False)
+        content_hash=content_hash(written))
+    write_bytes(meta_path,
+                (json.dumps(meta, indent=1, sort_keys=True) + '\n').encode())
+    return build_summary(out_dir, meta, skipped=False)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
