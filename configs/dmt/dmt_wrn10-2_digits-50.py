@@ -5,7 +5,7 @@
 # global confidence ranking with keep ratios 0.2 .. 1.0, batches of labelled +
 # pseudo-labelled samples at a fixed ratio, RandAugment + Cutout) at CPU size:
 # WRN-10-2, batches of 8 labelled + 24 pseudo-labelled samples, 800
-# iterations per phase. About 9 minutes on 2 CPU cores.
+# iterations per phase. About 10 minutes on 2 CPU cores.
 # Other labelled subsets: DMT_SPLIT=1 (.. 4) python tools/train.py ...
 #
 #   python tools/dataset_converters/digits_cls.py -o data/digits_cls
