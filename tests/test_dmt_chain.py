@@ -169,7 +169,8 @@ def test_resume_from_a_phase_checkpoint(chain_run, digits_cls_root,
 
 @pytest.mark.slow
 def test_test_tool_evaluates_the_final_ema_checkpoint(chain_run, tmp_path,
-                                                      mmpretrain_scope):
+                                                      mmpretrain_scope,
+                                                      capsys):
     _, cfg, work = chain_run
     test_tool = load_tool('tools/test.py', 'test_tool_chain')
     cfg_path = str(tmp_path / 'cfg.py')
@@ -178,11 +179,20 @@ def test_test_tool_evaluates_the_final_ema_checkpoint(chain_run, tmp_path,
         metrics = test_tool.main([
             cfg_path,
             osp.join(work, 'phase5.pth'), '--work-dir',
-            str(tmp_path / 'test')
+            osp.join(work, 'test')
         ])
     summary = json.load(open(osp.join(work, 'dmt_summary.json')))
-    assert metrics['accuracy/top1'] == pytest.approx(
-        summary['stages'][-1]['val'])
+    last = summary['stages'][-1]['val']
+    assert metrics['accuracy/top1'] == pytest.approx(last)
+    # the summary tool prints the table, the chain's gain and the test result
+    summary_tool = load_tool('tools/dmt_summary.py', 'dmt_summary_chain')
+    capsys.readouterr()
+    assert summary_tool.main([work]) == 0
+    out = capsys.readouterr().out
+    first = summary['stages'][0]['val']
+    assert f'chain: phase 0 (labelled only) {first:.2f} -> phase 5 (DMT) ' \
+        f'{last:.2f}' in out
+    assert 'pseudo acc' in out and f'accuracy/top1={last}' in out
 
 
 def test_class_count_mismatch_fails_before_training(digits_cls_root, tmp_path,

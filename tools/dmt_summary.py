@@ -30,20 +30,26 @@ def main(argv=None) -> int:
     print(format_summary(summary['stages'], summary.get('metric', 'mIoU')))
     by_model = {}
     for row in summary['stages']:
-        by_model.setdefault(row['model'], []).append(row)
+        by_model.setdefault(row['model'] or '', []).append(row)
     for model, rows in sorted(by_model.items()):
         rows.sort(key=lambda r: r['phase'])
         first, last = rows[0].get('val'), rows[-1].get('val')
         if first is not None and last is not None:
-            print(f'model {model}: phase 0 (labelled only) {first:.2f} -> '
+            who = f'model {model}' if model else 'chain'
+            print(f'{who}: phase 0 (labelled only) {first:.2f} -> '
                   f'phase {rows[-1]["phase"]} (DMT) {last:.2f} '
                   f'({last - first:+.2f})')
-    for res in sorted(
-            glob.glob(osp.join(args.work_dir, 'test_*', '*', '*.json'))):
+    results = glob.glob(osp.join(args.work_dir, 'test', '*', '*.json'))
+    results += glob.glob(osp.join(args.work_dir, 'test_*', '*', '*.json'))
+    for res in sorted(results):
         with open(res) as f:
             metrics = json.load(f)
         name = osp.basename(osp.dirname(osp.dirname(res)))
-        shown = {k: v for k, v in metrics.items() if 'IoU' in k or 'Acc' in k}
+        shown = {
+            k: v
+            for k, v in metrics.items()
+            if 'IoU' in k or 'Acc' in k or k.startswith('accuracy')
+        }
         print(f'{name}: ' + ', '.join(f'{k}={v}' for k, v in shown.items()))
     return 0
 
