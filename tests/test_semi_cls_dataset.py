@@ -252,3 +252,12 @@ def test_sampler_source_ratio(ds):
     with pytest.raises(ValueError, match='exactly one of num_labeled'):
         LabeledPseudoSampler(ds, batch_size=8, num_labeled=2,
                              source_ratio=(1, 3))
+
+
+def test_unlabelled_set_without_labels(digits_cls_root, mmpretrain_scope):
+    ds = _dataset(
+        digits_cls_root,
+        unlabeled=_sub(digits_cls_root, 'meta/unlabeled_50_seed0.txt',
+                       indices=12, with_label=False))
+    assert not ds.has_unlabeled_gt and ds.hidden_labels() is None
+    assert len(ds.labeling_view()) == 12

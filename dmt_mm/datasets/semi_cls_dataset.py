@@ -185,9 +185,8 @@ class SemiClsDataset(BaseSemiDataset):
                 f'the unlabeled dataset has {len(unl_classes)} classes but '
                 f'the labeled one has {self.num_classes}')
         self._check_labeled_classes()
-        self.has_unlabeled_gt = all(
-            'gt_label' in self.unlabeled.get_data_info(j)
-            for j in range(len(self.unlabeled)))
+        self._hidden = self._read_hidden_labels()
+        self.has_unlabeled_gt = self._hidden is not None
         lp = [copy.deepcopy(s) for s in label_pipeline]
         self.label_pipeline = Compose(lp)
         self._init_layout()
@@ -271,14 +270,18 @@ class SemiClsDataset(BaseSemiDataset):
             info.pop('gt_label', None)
         return info
 
+    def _read_hidden_labels(self) -> Optional[np.ndarray]:
+        labels = []
+        for j in range(len(self.unlabeled)):
+            info = self.unlabeled.get_data_info(j)
+            if 'gt_label' not in info:
+                return None
+            labels.append(int(np.asarray(info['gt_label']).reshape(-1)[0]))
+        return np.asarray(labels, dtype=np.int64)
+
     def hidden_labels(self) -> Optional[np.ndarray]:
         """True labels of the unlabelled set (diagnostics), or None."""
-        if not self.has_unlabeled_gt:
-            return None
-        return np.asarray([
-            int(np.asarray(self.unlabeled.get_data_info(j)['gt_label'])
-                .reshape(-1)[0]) for j in range(self.num_unlabeled)
-        ])
+        return None if self._hidden is None else self._hidden.copy()
 
     def __getitem__(self, idx: int) -> dict:
         self._check_index(idx)

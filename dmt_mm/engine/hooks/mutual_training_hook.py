@@ -282,11 +282,14 @@ class MutualTrainingHook(Hook):
         teacher.eval()
         try:
             for data in loader:
-                for sample in teacher.test_step(data):
-                    j = int(sample.metainfo['unlabeled_index'])
-                    conf, label = sample.pred_score.float().max(0)
-                    labels[j] = label.long() + 1
-                    confs[j] = conf.double()
+                samples = teacher.test_step(data)
+                idx = torch.tensor(
+                    [int(s.metainfo['unlabeled_index']) for s in samples],
+                    device=device)
+                scores = torch.stack([s.pred_score for s in samples])
+                conf, label = scores.float().max(1)  # (B, num_classes) -> B
+                labels[idx] = label.long() + 1
+                confs[idx] = conf.double()
         finally:
             teacher.train(was_training)
         all_reduce(labels)
