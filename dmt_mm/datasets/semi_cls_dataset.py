@@ -1,6 +1,6 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import copy
-import os
+import io
 import os.path as osp
 from typing import List, Optional, Sequence
 
@@ -185,7 +185,7 @@ class SemiClsDataset(BaseSemiDataset):
                 f'the unlabeled dataset has {len(unl_classes)} classes but '
                 f'the labeled one has {self.num_classes}')
         self._check_labeled_classes()
-        self._hidden = self._read_hidden_labels()
+        self._hidden = _read_labels(self.unlabeled)
         self.has_unlabeled_gt = self._hidden is not None
         lp = [copy.deepcopy(s) for s in label_pipeline]
         self.label_pipeline = Compose(lp)
@@ -195,15 +195,11 @@ class SemiClsDataset(BaseSemiDataset):
 
     def _check_labeled_classes(self) -> None:
         ds = self.labeled[0]
-        labels = np.asarray([
-            int(np.asarray(ds.get_data_info(i)['gt_label']).reshape(-1)[0])
-            if 'gt_label' in ds.get_data_info(i) else -1
-            for i in range(len(ds))
-        ])
-        if (labels < 0).any():
+        labels = _read_labels(ds)
+        if labels is None:
             raise ValueError(
-                f'{int((labels < 0).sum())} labelled samples have no '
-                'gt_label (is the labelled annotation file without labels?)')
+                'labelled samples have no gt_label (is the labelled '
+                'annotation file without labels?)')
         bad = labels[labels >= self.num_classes]
         if bad.size:
             raise ValueError(
@@ -270,15 +266,6 @@ class SemiClsDataset(BaseSemiDataset):
             info.pop('gt_label', None)
         return info
 
-    def _read_hidden_labels(self) -> Optional[np.ndarray]:
-        labels = []
-        for j in range(len(self.unlabeled)):
-            info = self.unlabeled.get_data_info(j)
-            if 'gt_label' not in info:
-                return None
-            labels.append(int(np.asarray(info['gt_label']).reshape(-1)[0]))
-        return np.asarray(labels, dtype=np.int64)
-
     def hidden_labels(self) -> Optional[np.ndarray]:
         """True labels of the unlabelled set (diagnostics), or None."""
         return None if self._hidden is None else self._hidden.copy()
@@ -304,6 +291,17 @@ class SemiClsDataset(BaseSemiDataset):
         info['teacher_conf'] = float(row['conf'])
         info['is_pseudo'] = True
         return run_pipeline(self.unlabeled.pipeline, info, 'loading')
+
+
+def _read_labels(dataset) -> Optional[np.ndarray]:
+    """``gt_label`` of every sample ``(N, )``, or None if one has none."""
+    labels = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        if 'gt_label' not in info:
+            return None
+        labels.append(int(np.asarray(info['gt_label']).reshape(-1)[0]))
+    return np.asarray(labels, dtype=np.int64)
 
 
 def num_kept(n: int, keep_ratio: float) -> int:
@@ -345,10 +343,8 @@ def rank_and_cut(labels: np.ndarray, confs: np.ndarray,
 
 def save_cls_pseudo_labels(path: str, array: np.ndarray) -> None:
     """Write a pseudo-label array as ``.npy``, atomically."""
-    import io
     buf = io.BytesIO()
     np.save(buf, np.asarray(array, dtype=CLS_PSEUDO_DTYPE), allow_pickle=False)
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -201,16 +201,19 @@ class MutualTrainingHook(Hook):
             self._point_dataset(runner, stage, check_manifest=True)
             runner.logger.info(f'DMT: resumed inside stage {stage.name}')
             return
-        if stage.index != self.stage_index + 1:
-            raise RuntimeError(
-                f'DMT state is at stage {self.stage_index} but the loop is at '
-                f'stage {stage.index} ({stage.name}); was the checkpoint '
-                'written by a different schedule?')
+        self._check_next_stage(stage)
         if stage.phase >= 1 and stage.model == model.model_names[0]:
             self._label_phase(runner, stage)
         model.activate(stage.model)
         self._point_dataset(runner, stage, check_manifest=stage.phase >= 1)
         self._start_stage(runner, stage)
+
+    def _check_next_stage(self, stage) -> None:
+        if stage.index != self.stage_index + 1:
+            raise RuntimeError(
+                f'DMT state is at stage {self.stage_index} but the loop is at '
+                f'stage {stage.index} ({stage.name}); was the checkpoint '
+                'written by a different schedule?')
 
     def _start_stage(self, runner, stage) -> None:
         self._restart_optimization(runner, stage)
@@ -231,11 +234,8 @@ class MutualTrainingHook(Hook):
     def _before_chain_stage(self, runner, stage) -> None:
         dataset = runner.train_loop.dataloader.dataset
         resumed = self.stage_index == stage.index
-        if not resumed and stage.index != self.stage_index + 1:
-            raise RuntimeError(
-                f'DMT state is at stage {self.stage_index} but the loop is at '
-                f'stage {stage.index} ({stage.name}); was the checkpoint '
-                'written by a different schedule?')
+        if not resumed:
+            self._check_next_stage(stage)
         if stage.phase >= 1 and not resumed:
             self._label_chain(runner, stage)
             self._fresh_student(runner, stage)
