@@ -2,9 +2,12 @@
 """Shared fixtures: tiny real data made by the project's own converter."""
 import contextlib
 import importlib.util
+import os
 import os.path as osp
+import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,3 +76,39 @@ def mmpretrain_scope():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
+
+
+def fabricate_cifar(root, per_batch=30, classes=range(10), seed=0):
+    """A tiny CIFAR-10 in its real on-disk format (python pickles)."""
+    rng = np.random.default_rng(seed)
+    folder = osp.join(root, 'cifar-10-batches-py')
+    os.makedirs(folder, exist_ok=True)
+    classes = list(classes)
+    all_labels, all_data = [], []
+    for i in range(1, 6):
+        labels = [classes[j % len(classes)] for j in range(per_batch)]
+        labels = [int(v) for v in rng.permutation(labels)]
+        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        with open(osp.join(folder, f'data_batch_{i}'), 'wb') as f:
+            pickle.dump(
+                dict(
+                    batch_label=f'training batch {i} of 5',
+                    labels=labels,
+                    data=data,
+                    filenames=[f'img_{i}_{j}.png' for j in range(per_batch)]),
+                f)
+        all_labels += labels
+        all_data.append(data)
+    test = rng.integers(0, 256, size=(20, 3072), dtype=np.uint8)
+    with open(osp.join(folder, 'test_batch'), 'wb') as f:
+        pickle.dump(dict(labels=[j % 10 for j in range(20)], data=test), f)
+    with open(osp.join(folder, 'batches.meta'), 'wb') as f:
+        pickle.dump(
+            dict(
+                label_names=[
+                    'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
+                    'frog', 'horse', 'ship', 'truck'
+                ],
+                num_cases_per_batch=per_batch,
+                num_vis=3072), f)
+    return np.array(all_labels), np.concatenate(all_data)

@@ -3,14 +3,13 @@
 import json
 import os
 import os.path as osp
-import pickle
 from collections import Counter
 
 import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
 
-from conftest import load_tool
+from conftest import fabricate_cifar, load_tool
 
 digits_tool = load_tool('tools/dataset_converters/digits_cls.py',
                         'digits_cls_converter_test')
@@ -180,42 +179,6 @@ def test_digits_read_by_mmpretrain_custom_dataset(digits_root):
 # ------------------------------------------------------------------ CIFAR-10
 
 
-def _fabricate_cifar(root, per_batch=30, classes=range(10), seed=0):
-    """A tiny CIFAR-10 in its real on-disk format (python pickles)."""
-    rng = np.random.default_rng(seed)
-    folder = osp.join(root, 'cifar-10-batches-py')
-    os.makedirs(folder, exist_ok=True)
-    classes = list(classes)
-    all_labels, all_data = [], []
-    for i in range(1, 6):
-        labels = [classes[j % len(classes)] for j in range(per_batch)]
-        labels = [int(v) for v in rng.permutation(labels)]
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        with open(osp.join(folder, f'data_batch_{i}'), 'wb') as f:
-            pickle.dump(
-                dict(
-                    batch_label=f'training batch {i} of 5',
-                    labels=labels,
-                    data=data,
-                    filenames=[f'img_{i}_{j}.png' for j in range(per_batch)]),
-                f)
-        all_labels += labels
-        all_data.append(data)
-    test = rng.integers(0, 256, size=(20, 3072), dtype=np.uint8)
-    with open(osp.join(folder, 'test_batch'), 'wb') as f:
-        pickle.dump(dict(labels=[j % 10 for j in range(20)], data=test), f)
-    with open(osp.join(folder, 'batches.meta'), 'wb') as f:
-        pickle.dump(
-            dict(
-                label_names=[
-                    'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
-                    'frog', 'horse', 'ship', 'truck'
-                ],
-                num_cases_per_batch=per_batch,
-                num_vis=3072), f)
-    return np.array(all_labels), np.concatenate(all_data)
-
-
 def _unchecked_cifar10():
     """mmpretrain's CIFAR10 without its MD5 checks (fabricated files).
 
@@ -235,7 +198,7 @@ def _unchecked_cifar10():
 @pytest.fixture()
 def cifar_root(tmp_path):
     root = str(tmp_path / 'cifar10')
-    labels, data = _fabricate_cifar(root)
+    labels, data = fabricate_cifar(root)
     return root, labels, data
 
 
@@ -317,7 +280,7 @@ def test_cifar_split_errors(cifar_root, tmp_path):
         cifar_tool.make_cifar_splits(root, num_labeled=(50, ))
     # A missing class.
     missing = str(tmp_path / 'missing')
-    _fabricate_cifar(missing, classes=range(9))
+    fabricate_cifar(missing, classes=range(9))
     with pytest.raises(ValueError, match=r'class\(es\) \[9\] have only \[0\]'):
         cifar_tool.make_cifar_splits(
             missing, num_labeled=(10, ), check_md5=False)

@@ -17,7 +17,7 @@ from torchvision.models import resnet18, resnet101
 
 from dmt_mm.models.decode_heads.aspp_v2_head import ASPPV2Head
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_PATH = osp.join(ROOT, 'configs', '_base_', 'models', 'deeplabv2_r101.py')
 CONVERTER_PATH = osp.join(ROOT, 'tools', 'model_converters',
                           'torchvision2mmseg.py')

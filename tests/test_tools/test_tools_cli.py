@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = dict(num_train=40, num_val=12, num_labeled=5, size=48)
 
 

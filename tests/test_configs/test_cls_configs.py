@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import REPO, fast_cpu_context, load_tool
-from test_cls_data_tools import _fabricate_cifar
+from conftest import fabricate_cifar
 
 CIFAR = {
     'configs/dmt/dmt_wrn28-2_cifar10-4000.py': 4000,
@@ -87,7 +87,7 @@ def tiny_cifar(tmp_path, monkeypatch):
                         [[n, None] for n, _ in CIFAR10.test_list])
     monkeypatch.setattr(CIFAR10, 'meta', dict(CIFAR10.meta, md5=None))
     root = str(tmp_path / 'cifar10')
-    _fabricate_cifar(root, per_batch=20)
+    fabricate_cifar(root, per_batch=20)
     tool = load_tool('tools/dataset_converters/make_cifar_splits.py',
                      'make_cifar_splits_cfg_test')
     tool.main([root, '--num-labeled', '20', '--seeds', '0',
