@@ -23,7 +23,7 @@ def main(argv=None) -> int:
         print(f'no DMT summary in {args.work_dir} ({path} is missing): did '
               'the training finish?', file=sys.stderr)
         return 1
-    from dmt_mm.engine.hooks.mutual_training_hook import format_summary
+    from dmt_mm.engine.reporting import format_summary
     with open(path) as f:
         summary = json.load(f)
     print(f'DMT per-stage results ({args.work_dir})')

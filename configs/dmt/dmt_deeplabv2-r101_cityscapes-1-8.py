@@ -30,11 +30,5 @@ train_dataloader = dict(
         labeled=dict(ann_file=split_dir + '/labeled.txt'),
         unlabeled=dict(ann_file=split_dir + '/unlabeled.txt')))
 optim_wrapper = dict(optimizer=dict(lr=0.004))  # phase 0
-train_cfg = dict(phase0_epochs=170, phase_epochs=10)
-custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        dmt_lr=0.004,
-        label_batch_size=8,
-        label_num_workers=4)
-]
+train_cfg = dict(
+    phase0_epochs=170, phase_epochs=10, dmt_lr=0.004, label_batch_size=8)

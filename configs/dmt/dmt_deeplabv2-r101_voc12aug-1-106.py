@@ -51,10 +51,3 @@ train_dataloader = dict(
         unlabeled=dict(ann_file=split_dir + '/unlabeled.txt')))
 optim_wrapper = dict(optimizer=dict(lr=0.002))  # phase 0
 train_cfg = dict(phase0_epochs=300, phase_epochs=4)
-custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        dmt_lr=0.001,
-        label_batch_size=1,
-        label_num_workers=4)
-]

@@ -74,12 +74,11 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4),
     clip_grad=None)
-train_cfg = dict(phase0_iters=1200, phase0_epochs=None, phase_epochs=3)
-custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        dmt_lr=0.01,
-        label_batch_size=32,
-        label_num_workers=2)
-]
+train_cfg = dict(
+    phase0_iters=1200,
+    phase0_epochs=None,
+    phase_epochs=3,
+    dmt_lr=0.01,
+    label_batch_size=32,
+    label_num_workers=2)
 default_hooks = dict(checkpoint=dict(interval=500))

@@ -49,13 +49,14 @@ train_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper', optimizer=_base_.optim_wrapper.optimizer)
 train_cfg = dict(
-    phase0_iters=800, phase0_epochs=None, phase_iters=800, phase_epochs=None)
+    phase0_iters=800,
+    phase0_epochs=None,
+    phase_iters=800,
+    phase_epochs=None,
+    label_batch_size=250,
+    label_num_workers=0)
 custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        label_batch_size=250,
-        label_num_workers=0,
-        metric='accuracy/top1'),
+    dict(type='MutualTrainingHook'),
     # phases of a few hundred iterations need a shorter EMA horizon than the
     # paper's decay 0.999 (momentum 0.001)
     dict(type='EMAHook', momentum=0.01),

@@ -2,16 +2,13 @@
 from .base_semi_dataset import BaseSemiDataset, LabelingView
 from .digit_scenes import DigitScenesDataset
 from .samplers import LabeledPseudoSampler
-from .semi_cls_dataset import (CLS_PSEUDO_DTYPE, SemiClsDataset,
-                               dmt_cls_pipeline, load_cls_pseudo_labels,
-                               rank_and_cut, save_cls_pseudo_labels)
+from .semi_cls_dataset import SemiClsDataset, dmt_cls_pipeline
 from .semi_seg_dataset import SemiSegDataset, pseudo_pipeline_from
 from .transforms import LoadPseudoLabel, PackDMTSegInputs
 
 __all__ = [
     'BaseSemiDataset', 'LabelingView', 'DigitScenesDataset',
     'LabeledPseudoSampler', 'SemiSegDataset', 'pseudo_pipeline_from',
-    'SemiClsDataset', 'dmt_cls_pipeline', 'CLS_PSEUDO_DTYPE', 'rank_and_cut',
-    'save_cls_pseudo_labels', 'load_cls_pseudo_labels', 'LoadPseudoLabel',
+    'SemiClsDataset', 'dmt_cls_pipeline', 'LoadPseudoLabel',
     'PackDMTSegInputs'
 ]

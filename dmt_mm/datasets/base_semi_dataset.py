@@ -9,15 +9,10 @@ subclasses (:class:`SemiSegDataset`, :class:`SemiClsDataset`) build the
 sub-datasets, inject pseudo labels and verify their files.
 """
 import copy
-import json
-import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
-
-#: File next to the pseudo labels of a phase describing how they were made.
-PSEUDO_MANIFEST = 'manifest.json'
 
 
 def type_name(step) -> str:
@@ -119,6 +114,11 @@ class BaseSemiDataset(Dataset):
     call :meth:`_init_layout` once their sub-datasets are built and implement
     :meth:`__getitem__`, :meth:`set_pseudo_source`, :meth:`unlabeled_info`.
 
+    The DMT procedures drive two pieces of state: which labelled subset is
+    served (:meth:`set_active`) and which pseudo labels
+    (:meth:`set_pseudo_source`, the same contract for segmentation and
+    classification: the path the labelling pass wrote, or None).
+
     Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
     Learning", arXiv:2004.08514.
     """
@@ -127,30 +127,70 @@ class BaseSemiDataset(Dataset):
     unlabeled: object
     label_pipeline: object
 
-    def _init_layout(self) -> None:
+    def _init_layout(self, num_phase0_sets: int = 0) -> None:
+        """Index the sub-datasets.
+
+        Args:
+            num_phase0_sets (int): How many of the last ``self.labeled``
+                sets are phase-0-only sets (one per model); 0 when every
+                phase trains on the same labelled sets.
+        """
         offsets = np.cumsum([0] + [len(ds) for ds in self.labeled])
         self._labeled_offsets = offsets
         self._unlabeled_offset = int(offsets[-1])
-        # State driven by MutualTrainingHook.
-        self.active = 0
+        n = len(self.labeled)
+        self._dmt_sets = list(range(n - num_phase0_sets))
+        self._phase0_sets = (list(range(n - num_phase0_sets, n))
+                             if num_phase0_sets else self._dmt_sets)
+        # State driven by the DMT procedures.
+        self._active_set = 0
+        self.pseudo_source: Optional[str] = None
 
     # ------------------------------------------------------------------ state
     @property
     def num_labeled_sets(self) -> int:
-        return len(self.labeled)
+        """Labelled sets per model in DMT phases: 1 (shared) or one per
+        model."""
+        return len(self._dmt_sets)
 
-    def set_active(self, index: int) -> None:
-        """Serve the labelled subset of model ``index`` (0 with one set)."""
-        self.active = int(index)
+    @property
+    def num_phase0_sets(self) -> int:
+        """Labelled sets per model in phase 0: 1 (shared) or one per
+        model."""
+        return len(self._phase0_sets)
+
+    def _set_index(self, model_index: int, phase: int) -> int:
+        sets = self._phase0_sets if phase == 0 else self._dmt_sets
+        return sets[model_index if len(sets) > 1 else 0]
+
+    def set_active(self, model_index: int, phase: int = 1) -> None:
+        """Serve the labelled samples of model ``model_index`` in ``phase``
+        (with one shared set, that set)."""
+        sets = self._phase0_sets if phase == 0 else self._dmt_sets
+        if model_index < 0 or (len(sets) > 1 and model_index >= len(sets)):
+            raise ValueError(f'model index {model_index} has no labelled '
+                             f'set; there are {len(sets)}')
+        self._active_set = self._set_index(model_index, phase)
+
+    def set_pseudo_source(self, source: Optional[str]) -> None:
+        """Serve the pseudo labels of one labelling pass.
+
+        Args:
+            source (str, optional): What the labelling pass wrote (see
+                :mod:`dmt_mm.utils.pseudo_label_io`): segmentation, the
+                directory of PNGs with its manifest; classification, the
+                ``.npy`` array. None serves labelled samples only.
+        """
+        raise NotImplementedError
 
     @property
     def pseudo_enabled(self) -> bool:
         """bool: Whether pseudo-labelled samples are served."""
-        raise NotImplementedError
+        return self.pseudo_source is not None
 
     def labeled_indices(self) -> np.ndarray:
-        """Global indices of the active model's labelled samples."""
-        k = self.active if len(self.labeled) > 1 else 0
+        """Global indices of the served labelled samples."""
+        k = self._active_set
         return np.arange(self._labeled_offsets[k], self._labeled_offsets[k + 1])
 
     def pseudo_indices(self) -> np.ndarray:
@@ -169,9 +209,9 @@ class BaseSemiDataset(Dataset):
     def num_unlabeled(self) -> int:
         return len(self.unlabeled)
 
-    def num_labeled(self, index: Optional[int] = None) -> int:
-        k = self.active if index is None else index
-        return len(self.labeled[k if len(self.labeled) > 1 else 0])
+    def num_labeled(self, model_index: int = 0, phase: int = 1) -> int:
+        """Labelled samples model ``model_index`` trains on in ``phase``."""
+        return len(self.labeled[self._set_index(model_index, phase)])
 
     def _locate_labeled(self, idx: int):
         """The labelled dataset and local index of global index ``idx``."""
@@ -199,13 +239,3 @@ class BaseSemiDataset(Dataset):
 
     def __len__(self) -> int:
         return self._unlabeled_offset + len(self.unlabeled)
-
-    # -------------------------------------------------------------- manifests
-    @staticmethod
-    def read_manifest(directory: str) -> Optional[Dict]:
-        """The manifest of the pseudo labels in ``directory`` (or None)."""
-        path = osp.join(directory, PSEUDO_MANIFEST)
-        if not osp.isfile(path):
-            return None
-        with open(path) as f:
-            return json.load(f)

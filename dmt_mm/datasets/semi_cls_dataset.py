@@ -1,23 +1,18 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import copy
-import io
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import Compose
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import DATASETS
 
-from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
+from dmt_mm.utils.curriculum import num_kept
+from dmt_mm.utils.pseudo_label_io import (CLS_PSEUDO_DTYPE,
+                                          load_cls_pseudo_labels)
 from .base_semi_dataset import (BaseSemiDataset, build_sub_dataset,
                                 run_pipeline, type_name)
-
-#: dtype of the pseudo-label array of a classification phase: the teacher's
-#: label and confidence (max softmax) per unlabelled sample, and whether the
-#: sample is above the curriculum cut.
-CLS_PSEUDO_DTYPE = np.dtype([('label', '<i4'), ('conf', '<f4'),
-                             ('kept', '?')])
 
 
 def dmt_cls_pipeline(pipeline: Sequence[dict]) -> List[dict]:
@@ -130,8 +125,8 @@ class SemiClsDataset(BaseSemiDataset):
     them, are only used to report pseudo-label accuracy, never for training.
 
     Pseudo labels of a phase are one structured array (:data:`CLS_PSEUDO_DTYPE`:
-    ``label``, ``conf``, ``kept``, one row per unlabelled sample) that
-    :class:`MutualTrainingHook` writes to the work dir and hands over with
+    ``label``, ``conf``, ``kept``, one row per unlabelled sample) that the
+    chain procedure writes to the work dir and hands over with
     :meth:`set_pseudo_source`. Only the samples above the curriculum cut
     (``kept``) are served; each gets the pseudo label as ``gt_label``, the
     teacher confidence as ``teacher_conf`` and ``is_pseudo=True``, then runs
@@ -218,17 +213,19 @@ class SemiClsDataset(BaseSemiDataset):
         self.labeled_class_counts = counts.tolist()
 
     # ------------------------------------------------------------------ state
-    def set_pseudo_source(self, source) -> None:
+    def set_pseudo_source(self, source: Union[str, np.ndarray, None]) -> None:
         """Serve the pseudo labels in ``source`` (None: labelled only).
 
         Args:
             source (str | np.ndarray | None): A ``.npy`` file written by
-                :func:`save_cls_pseudo_labels` or the array itself
-                (:data:`CLS_PSEUDO_DTYPE`, one row per unlabelled sample).
+                :func:`~dmt_mm.utils.pseudo_label_io.save_cls_pseudo_labels`
+                or the array itself (:data:`CLS_PSEUDO_DTYPE`, one row per
+                unlabelled sample).
         """
         if source is None:
             self.pseudo = None
             self._kept = None
+            self.pseudo_source = None
             return
         arr = load_cls_pseudo_labels(source) if isinstance(source,
                                                            str) else source
@@ -242,10 +239,7 @@ class SemiClsDataset(BaseSemiDataset):
             raise ValueError('the pseudo labels keep no sample')
         self.pseudo = arr
         self._kept = kept
-
-    @property
-    def pseudo_enabled(self) -> bool:
-        return self.pseudo is not None
+        self.pseudo_source = source if isinstance(source, str) else '<array>'
 
     def pseudo_indices(self) -> np.ndarray:
         """Global indices of the kept pseudo-labelled samples."""
@@ -304,62 +298,4 @@ def _read_labels(dataset) -> Optional[np.ndarray]:
     return np.asarray(labels, dtype=np.int64)
 
 
-def num_kept(n: int, keep_ratio: float) -> int:
-    """Samples a global cut at ``keep_ratio`` keeps out of ``n`` (>= 1)."""
-    if not 0 < keep_ratio <= 1:
-        raise ValueError(f'keep_ratio must lie in (0, 1], got {keep_ratio}')
-    return max(1, min(n, int(round(n * keep_ratio))))
-
-
-def rank_and_cut(labels: np.ndarray, confs: np.ndarray,
-                 keep_ratio: float) -> np.ndarray:
-    """One global confidence ranking: keep the most confident fraction.
-
-    DMT's classification curriculum ranks all unlabelled samples together
-    (not per class) and keeps the :func:`num_kept` most confident; ties are
-    broken by the lower index, so the cut is deterministic.
-
-    Args:
-        labels (np.ndarray): Teacher labels ``(N, )``.
-        confs (np.ndarray): Teacher confidences ``(N, )`` in [0, 1].
-        keep_ratio (float): Fraction kept, in (0, 1].
-
-    Returns:
-        np.ndarray: A :data:`CLS_PSEUDO_DTYPE` array ``(N, )``.
-    """
-    labels = np.asarray(labels)
-    confs = np.asarray(confs, dtype=np.float32)
-    if labels.shape != confs.shape or labels.ndim != 1:
-        raise ValueError('labels and confs must be 1-D of the same length, '
-                         f'got {labels.shape} and {confs.shape}')
-    n = labels.shape[0]
-    order = np.lexsort((np.arange(n), -confs))
-    out = np.zeros(n, dtype=CLS_PSEUDO_DTYPE)
-    out['label'] = labels
-    out['conf'] = confs
-    out['kept'][order[:num_kept(n, keep_ratio)]] = True
-    return out
-
-
-def save_cls_pseudo_labels(path: str, array: np.ndarray) -> None:
-    """Write a pseudo-label array as ``.npy``, atomically."""
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array, dtype=CLS_PSEUDO_DTYPE), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_cls_pseudo_labels(path: str) -> np.ndarray:
-    """Read an array written by :func:`save_cls_pseudo_labels`."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'pseudo-label file {path} does not exist')
-    arr = np.load(path, allow_pickle=False)
-    if arr.dtype != CLS_PSEUDO_DTYPE:
-        raise ValueError(f'{path} holds {arr.dtype}, not pseudo labels '
-                         f'({CLS_PSEUDO_DTYPE})')
-    return arr
-
-
-__all__ = [
-    'SemiClsDataset', 'dmt_cls_pipeline', 'CLS_PSEUDO_DTYPE', 'num_kept',
-    'rank_and_cut', 'save_cls_pseudo_labels', 'load_cls_pseudo_labels'
-]
+__all__ = ['SemiClsDataset', 'dmt_cls_pipeline']

@@ -10,9 +10,10 @@ from mmengine.dataset import Compose
 from mmengine.fileio import get
 from mmseg.registry import DATASETS
 
-from .base_semi_dataset import (PSEUDO_MANIFEST, BaseSemiDataset,
-                                LabelingView, build_sub_dataset, iter_infos,
-                                run_pipeline, type_name)
+from dmt_mm.utils.pseudo_label_io import read_manifest
+from .base_semi_dataset import (BaseSemiDataset, LabelingView,
+                                build_sub_dataset, iter_infos, run_pipeline,
+                                type_name)
 
 # Pipeline steps swapped when the labelled pipeline is reused for
 # pseudo-labelled samples.
@@ -72,7 +73,7 @@ class SemiSegDataset(BaseSemiDataset):
 
     Index layout: ``[labeled_0 | labeled_1 | ... | unlabeled]``. Which
     labelled subset is used and whether pseudo-labelled samples are served is
-    the state set by :class:`MutualTrainingHook` through
+    the state set by the DMT procedure through
     :meth:`set_active` / :meth:`set_pseudo_source`; the
     :class:`LabeledPseudoSampler` reads it to mix batches at a fixed ratio.
 
@@ -88,6 +89,12 @@ class SemiSegDataset(BaseSemiDataset):
         labeled (dict | list[dict]): Labelled dataset config, or one config
             per model (in the order of the model's ``model_names``).
         unlabeled (dict): Unlabelled dataset config.
+        labeled_phase0 (list[dict], optional): One labelled dataset config
+            per model used in phase 0 only; ``labeled`` is then what every
+            DMT phase trains on. The public code's VOC 1/106 runs train A and
+            B on two different subsets in phase 0 and on the whole labelled
+            set in DMT phases. Defaults to None (``labeled`` in every
+            phase).
         pipeline (list[dict], optional): Training pipeline, used for
             sub-dataset configs that have none. Defaults to None.
         label_pipeline (list[dict]): Pipeline of the labelling pass (usually
@@ -104,6 +111,7 @@ class SemiSegDataset(BaseSemiDataset):
     def __init__(self,
                  labeled: Union[dict, Sequence[dict]],
                  unlabeled: dict,
+                 labeled_phase0: Optional[Sequence[dict]] = None,
                  pipeline: Optional[Sequence[dict]] = None,
                  label_pipeline: Optional[Sequence[dict]] = None,
                  verify: str = 'labeled',
@@ -120,10 +128,20 @@ class SemiSegDataset(BaseSemiDataset):
         if not labeled_cfgs:
             raise ValueError('labeled must be a dataset config or a non-empty '
                              'list of them')
+        phase0_cfgs = list(labeled_phase0 or [])
+        if labeled_phase0 is not None and (isinstance(labeled_phase0, dict)
+                                           or len(phase0_cfgs) < 2):
+            raise ValueError('labeled_phase0 must be a list with one dataset '
+                             'config per model, got '
+                             f'{type(labeled_phase0).__name__} of '
+                             f'{len(phase0_cfgs)}')
         self.ignore_index = ignore_index
         self.labeled = [
             self._build(cfg, pipeline, f'labeled[{i}]')
             for i, cfg in enumerate(labeled_cfgs)
+        ] + [
+            self._build(cfg, pipeline, f'labeled_phase0[{i}]')
+            for i, cfg in enumerate(phase0_cfgs)
         ]
         unl_cfg = copy.deepcopy(unlabeled)
         base_pipeline = unl_cfg.pop('pipeline', None) or pipeline
@@ -152,11 +170,11 @@ class SemiSegDataset(BaseSemiDataset):
             lp = _without_annotations(lp)
         self.label_pipeline = Compose(lp)
 
-        self._init_layout()
+        self._init_layout(num_phase0_sets=len(phase0_cfgs))
         self._img_root = self.unlabeled.data_prefix.get('img_path', '') or ''
 
-        # State driven by MutualTrainingHook.
-        self.pseudo_dir: Optional[str] = None
+        # The curriculum cut of the served pseudo labels (from their
+        # manifest, see set_pseudo_source).
         self.pseudo_thresholds: Optional[np.ndarray] = None
 
         self._verify(verify, num_workers)
@@ -238,16 +256,30 @@ class SemiSegDataset(BaseSemiDataset):
         yield 'unlabeled', self.unlabeled
 
     # ------------------------------------------------------------------ state
-    def set_pseudo_source(self, directory: Optional[str],
-                          thresholds: Optional[Sequence[int]] = None) -> None:
-        """Serve pseudo labels from ``directory`` (None: labelled only)."""
-        self.pseudo_dir = directory
-        self.pseudo_thresholds = (None if thresholds is None else np.asarray(
-            thresholds, dtype=np.uint8))
+    def set_pseudo_source(self, source: Optional[str]) -> None:
+        """Serve the pseudo labels in directory ``source`` (None: labelled
+        only).
 
-    @property
-    def pseudo_enabled(self) -> bool:
-        return self.pseudo_dir is not None
+        The per-class curriculum thresholds are read from the directory's
+        manifest (``thresholds_level``, uint8 confidence levels); without
+        one, every pseudo-labelled pixel is kept.
+        """
+        thresholds = None
+        if source is not None:
+            if not osp.isdir(source):
+                raise FileNotFoundError(
+                    f'pseudo-label directory {source} does not exist')
+            manifest = read_manifest(source) or {}
+            if manifest.get('thresholds_level') is not None:
+                thresholds = np.asarray(
+                    manifest['thresholds_level'], dtype=np.uint8)
+                if thresholds.shape != (self.num_classes, ):
+                    raise ValueError(
+                        f'{source}: the manifest has {thresholds.size} class '
+                        f'thresholds but the dataset has {self.num_classes} '
+                        'classes')
+        self.pseudo_source = source
+        self.pseudo_thresholds = thresholds
 
     # ------------------------------------------------------------------ items
     def pseudo_key(self, j: int) -> str:
@@ -256,6 +288,13 @@ class SemiSegDataset(BaseSemiDataset):
         rel = (osp.relpath(img_path, self._img_root)
                if self._img_root else osp.basename(img_path))
         return osp.splitext(rel)[0] + '.png'
+
+    def pseudo_label_path(self, j: int) -> str:
+        """Path of the served pseudo label of unlabelled sample ``j``."""
+        if self.pseudo_source is None:
+            raise RuntimeError('no pseudo labels are served '
+                               '(set_pseudo_source was not called)')
+        return osp.join(self.pseudo_source, self.pseudo_key(j))
 
     def unlabeled_info(self, j: int, with_annotation: bool = False) -> dict:
         info = self.unlabeled.get_data_info(j)
@@ -273,17 +312,15 @@ class SemiSegDataset(BaseSemiDataset):
             ds, local = self._locate_labeled(idx)
             info = ds.get_data_info(local)
             return run_pipeline(ds.pipeline, info, 'loading')
-        if self.pseudo_dir is None:
+        if self.pseudo_source is None:
             raise RuntimeError(
                 f'index {idx} is an unlabelled sample but no pseudo labels '
                 'are set (set_pseudo_source was not called)')
         j = idx - self._unlabeled_offset
         info = self.unlabeled_info(j)
-        info['pseudo_label_path'] = osp.join(self.pseudo_dir,
-                                             self.pseudo_key(j))
+        info['pseudo_label_path'] = self.pseudo_label_path(j)
         info['pseudo_thresholds'] = self.pseudo_thresholds
         return run_pipeline(self.unlabeled.pipeline, info, 'loading')
 
 
-__all__ = ['SemiSegDataset', 'pseudo_pipeline_from', 'LabelingView',
-           'PSEUDO_MANIFEST']
+__all__ = ['SemiSegDataset', 'pseudo_pipeline_from', 'LabelingView']

@@ -1,5 +1,14 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
-"""Storage of pseudo labels: 2 bytes per pixel, written atomically.
+"""Storage of pseudo labels: every on-disk format, written atomically.
+
+- Segmentation: one 16-bit PNG per unlabelled image (2 bytes per pixel,
+  below), written by a small thread pool (:class:`PseudoLabelWriter`) so the
+  labelling model never waits on zlib; one directory per labelling pass with
+  a ``manifest.json`` (phase, teacher, thresholds, statistics), published by
+  an atomic symlink swap (:func:`publish_pseudo_dir`), so a reader sees the
+  previous complete set or the new complete set, never a mix.
+- Classification: one structured array per phase (:data:`CLS_PSEUDO_DTYPE`,
+  9 bytes per sample) in a ``.npy`` file (:func:`save_cls_pseudo_labels`).
 
 A pseudo-label map stores, for every pixel, the teacher's decision (8 bits)
 and its confidence quantised to 8 bits, packed into one 16-bit PNG:
@@ -13,10 +22,14 @@ The 256 levels are 128 uniform steps on ``[0, 0.99)`` followed by 128 steps
 that are uniform in ``log(1 - c)`` on ``[0.99, 1 - 1e-6]``. A confidence is
 stored as the highest level not above it, so decoding never overstates it.
 """
+import io
+import json
 import os
 import os.path as osp
+import shutil
 import tempfile
-from typing import Tuple, Union
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -25,8 +38,19 @@ import torch
 __all__ = [
     'CONF_LEVELS', 'NUM_CONF_LEVELS', 'encode_confidence', 'decode_confidence',
     'pack_pseudo_label', 'unpack_pseudo_label', 'write_pseudo_label',
-    'read_pseudo_label', 'atomic_write_bytes'
+    'read_pseudo_label', 'atomic_write_bytes', 'PseudoLabelWriter',
+    'PSEUDO_MANIFEST', 'write_manifest', 'read_manifest', 'new_pseudo_dir',
+    'publish_pseudo_dir', 'CLS_PSEUDO_DTYPE', 'save_cls_pseudo_labels',
+    'load_cls_pseudo_labels'
 ]
+
+#: File next to the pseudo labels of a labelling pass describing it.
+PSEUDO_MANIFEST = 'manifest.json'
+#: One row per unlabelled sample of a classification phase: the teacher's
+#: label and confidence (max softmax), and whether the sample is above the
+#: curriculum cut.
+CLS_PSEUDO_DTYPE = np.dtype([('label', '<i4'), ('conf', '<f4'),
+                             ('kept', '?')])
 
 NUM_CONF_LEVELS = 256
 #: float64 (256,) increasing confidence represented by each 8-bit level.
@@ -96,13 +120,61 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def write_pseudo_label(path: str, label: torch.Tensor,
-                       level: torch.Tensor) -> None:
-    """Write one packed pseudo-label map as a 16-bit PNG, atomically."""
-    ok, buf = cv2.imencode('.png', pack_pseudo_label(label, level))
+def _write_packed(path: str, packed: np.ndarray) -> None:
+    ok, buf = cv2.imencode('.png', packed)
     if not ok:
         raise IOError(f'could not encode pseudo label for {path}')
     atomic_write_bytes(path, buf.tobytes())
+
+
+def write_pseudo_label(path: str, label: torch.Tensor,
+                       level: torch.Tensor) -> None:
+    """Write one packed pseudo-label map as a 16-bit PNG, atomically."""
+    _write_packed(path, pack_pseudo_label(label, level))
+
+
+class PseudoLabelWriter:
+    """Write pseudo-label PNGs on a small thread pool.
+
+    :meth:`submit` packs the maps on the calling thread (one device-to-host
+    copy) and leaves PNG encoding and the atomic write to ``num_threads``
+    threads (OpenCV releases the GIL while encoding). At most
+    ``max_pending`` writes are queued. :meth:`close` waits for all of them
+    and re-raises the first error. Use it as a context manager.
+
+    Args:
+        num_threads (int): Writer threads. Defaults to 2.
+        max_pending (int): Queued writes before :meth:`submit` waits.
+            Defaults to 64.
+    """
+
+    def __init__(self, num_threads: int = 2, max_pending: int = 64) -> None:
+        self._pool = ThreadPoolExecutor(max(1, num_threads))
+        self._pending: List[Future] = []
+        self.max_pending = max(1, max_pending)
+
+    def submit(self, path: str, label: torch.Tensor,
+               level: torch.Tensor) -> None:
+        """Queue ``label`` / ``level`` ``(H, W)`` for ``path``."""
+        packed = pack_pseudo_label(label, level)
+        if len(self._pending) >= self.max_pending:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(_write_packed, path, packed))
+
+    def close(self) -> None:
+        """Wait for every queued write; raise the first error."""
+        try:
+            for f in self._pending:
+                f.result()
+        finally:
+            self._pending = []
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> 'PseudoLabelWriter':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def read_pseudo_label(path: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -118,3 +190,101 @@ def read_pseudo_label(path: str) -> Tuple[np.ndarray, np.ndarray]:
         raise ValueError(f'corrupt pseudo label file (expected a 16-bit '
                          f'single-channel PNG): {path}')
     return unpack_pseudo_label(packed)
+
+
+# ---------------------------------------------------------------------------
+# one labelling pass of segmentation: a directory with a manifest
+# ---------------------------------------------------------------------------
+
+
+def write_manifest(directory: str, manifest: Dict) -> None:
+    """Write ``manifest.json`` into ``directory`` atomically."""
+    atomic_write_bytes(
+        osp.join(directory, PSEUDO_MANIFEST),
+        json.dumps(manifest, indent=1).encode())
+
+
+def read_manifest(directory: str) -> Optional[Dict]:
+    """The manifest of the pseudo labels in ``directory`` (or None)."""
+    path = osp.join(directory, PSEUDO_MANIFEST)
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def new_pseudo_dir(final: str) -> str:
+    """A fresh, empty directory next to ``final`` to write a new set into.
+
+    Args:
+        final (str): The path readers use, e.g. ``pseudo_labels/for_A``.
+
+    Returns:
+        str: ``<final>.<random>.tmp``; :func:`publish_pseudo_dir` makes it
+        the set ``final`` points to.
+    """
+    parent, name = osp.split(osp.abspath(final))
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=f'{name}.', suffix='.tmp', dir=parent)
+
+
+def publish_pseudo_dir(staged: str, final: str) -> None:
+    """Make ``final`` the complete set written into ``staged``, atomically.
+
+    ``final`` is a symbolic link to a sibling directory holding one set. The
+    staged directory is renamed to its permanent name, then a new link
+    replaces ``final`` with one ``os.replace``: a reader (or a process
+    killed at any moment) sees the old complete set or the new complete
+    set, never a mix. Sets no longer pointed to are removed afterwards;
+    leftovers of a kill are removed by the next call.
+
+    Args:
+        staged (str): A directory from :func:`new_pseudo_dir`, complete
+            (manifest written last).
+        final (str): The path readers use.
+    """
+    final = osp.abspath(final)
+    parent, name = osp.split(final)
+    done = staged[:-len('.tmp')] if staged.endswith('.tmp') else staged
+    if done != staged:
+        os.replace(staged, done)
+    link_tmp = osp.join(parent, f'.{name}.link.{os.getpid()}')
+    if osp.lexists(link_tmp):
+        os.remove(link_tmp)
+    os.symlink(osp.basename(done), link_tmp)
+    if osp.isdir(final) and not osp.islink(final):
+        # a set written by an older dmt_mm version (a plain directory)
+        legacy = tempfile.mkdtemp(prefix=f'{name}.', suffix='.old',
+                                  dir=parent)
+        os.rmdir(legacy)
+        os.replace(final, legacy)
+    os.replace(link_tmp, final)
+    keep = osp.basename(done)
+    for entry in os.listdir(parent):
+        if entry.startswith(f'{name}.') and entry != keep:
+            path = osp.join(parent, entry)
+            if osp.isdir(path) and not osp.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# one classification phase: a structured array
+# ---------------------------------------------------------------------------
+
+
+def save_cls_pseudo_labels(path: str, array: np.ndarray) -> None:
+    """Write a :data:`CLS_PSEUDO_DTYPE` array as ``.npy``, atomically."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array, dtype=CLS_PSEUDO_DTYPE), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_cls_pseudo_labels(path: str) -> np.ndarray:
+    """Read an array written by :func:`save_cls_pseudo_labels`."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'pseudo-label file {path} does not exist')
+    arr = np.load(path, allow_pickle=False)
+    if arr.dtype != CLS_PSEUDO_DTYPE:
+        raise ValueError(f'{path} holds {arr.dtype}, not pseudo labels '
+                         f'({CLS_PSEUDO_DTYPE})')
+    return arr

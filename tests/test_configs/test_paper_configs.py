@@ -214,9 +214,9 @@ def test_dmt_config_matches_the_published_scripts(name):
     assert tc.get('phase0_iters') is None and tc.get('phase_iters') is None
     assert tuple(tc.keep_ratios) == (0.2, 0.4, 0.6, 0.8, 1.0)
     (hook, ) = cfg.custom_hooks
-    assert hook.type == 'MutualTrainingHook'
-    assert hook.dmt_lr == ref['dmt_lr']
-    assert hook.label_batch_size == ref['label_batch_size']
+    assert hook == dict(type='MutualTrainingHook')
+    assert tc.dmt_lr == ref['dmt_lr']
+    assert tc.label_batch_size == ref['label_batch_size']
     # batches: 8, with 1 + 7 (VOC) or 2 + 6 (Cityscapes) in DMT phases
     dl = cfg.train_dataloader
     assert dl.batch_size == 8 and dl.sampler.batch_size == 8
@@ -570,7 +570,7 @@ def shrink(cfg,
             phase_iters=2,
             phase0_epochs=None,
             phase_epochs=None)
-        cfg.custom_hooks[0].label_num_workers = 0
+        cfg.train_cfg.label_num_workers = 0
     else:
         cfg.train_cfg.update(max_iters=2, val_interval=2)
         for s in cfg.param_scheduler:

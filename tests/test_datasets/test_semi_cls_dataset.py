@@ -6,11 +6,12 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from dmt_mm.datasets import (CLS_PSEUDO_DTYPE, LabeledPseudoSampler,
-                             SemiClsDataset, dmt_cls_pipeline,
-                             load_cls_pseudo_labels, rank_and_cut,
-                             save_cls_pseudo_labels)
-from dmt_mm.datasets.semi_cls_dataset import num_kept
+from dmt_mm.datasets import (LabeledPseudoSampler, SemiClsDataset,
+                             dmt_cls_pipeline)
+from dmt_mm.utils.curriculum import num_kept, rank_and_cut
+from dmt_mm.utils.pseudo_label_io import (CLS_PSEUDO_DTYPE,
+                                          load_cls_pseudo_labels,
+                                          save_cls_pseudo_labels)
 
 CLASSES = tuple(str(d) for d in range(10))
 TRAIN = [
@@ -207,7 +208,7 @@ def test_rank_and_cut_hand_example():
     # at least one sample, never more than all
     assert num_kept(8, 0.01) == 1 and num_kept(8, 1.0) == 8
     assert num_kept(46000, 0.2) == 9200
-    with pytest.raises(ValueError, match=r'keep_ratio must lie in \(0, 1\]'):
+    with pytest.raises(ValueError, match=r'keep_ratio must be in \(0, 1\]'):
         num_kept(8, 0)
     with pytest.raises(ValueError, match='same length'):
         rank_and_cut(labels, confs[:3], 0.5)

@@ -12,6 +12,7 @@ from mmseg.registry import DATASETS
 from dmt_mm.datasets import LabeledPseudoSampler, SemiSegDataset
 from dmt_mm.datasets.semi_seg_dataset import pseudo_pipeline_from
 from dmt_mm.utils.pseudo_label_io import (CONF_LEVELS, encode_confidence,
+                                          write_manifest,
                                           write_pseudo_label)
 
 TRAIN_PIPELINE = [
@@ -175,7 +176,9 @@ def test_curriculum_cut_is_applied_on_load(block_root, tmp_path):
     pseudo_dir = str(tmp_path / 'pseudo')
     _write_block_pseudo(ds, pseudo_dir, blocks)
     thresholds = np.full(11, 40, np.uint8)  # block ids < 40 are cut
-    ds.set_pseudo_source(pseudo_dir, thresholds)
+    write_manifest(pseudo_dir, dict(thresholds_level=thresholds.tolist()))
+    ds.set_pseudo_source(pseudo_dir)
+    np.testing.assert_array_equal(ds.pseudo_thresholds, thresholds)
     np.random.seed(0)
     sample = ds[int(ds.pseudo_indices()[0])]['data_samples']
     label = sample.gt_sem_seg.data[0].numpy()
@@ -225,6 +228,32 @@ def test_per_model_labelled_sets(block_root):
     ds.set_active(1)
     np.testing.assert_array_equal(ds.labeled_indices(), [4, 5])
     assert osp.basename(ds[4]['data_samples'].img_path) == '2.png'
+    with pytest.raises(ValueError, match='model index 2'):
+        ds.set_active(2)
+
+
+def test_phase0_labelled_sets(block_root):
+    # the public code's VOC 1/106 runs: A and B on two subsets in phase 0,
+    # both on the whole labelled set in DMT phases
+    root, _ = block_root
+    (root / 'labeled_a.txt').write_text('0\n1\n')
+    (root / 'labeled_b.txt').write_text('2\n3\n4\n')
+    ds = _dataset(root, labeled=_cfg(root, 'labeled.txt'),
+                  labeled_phase0=[_cfg(root, 'labeled_a.txt'),
+                                  _cfg(root, 'labeled_b.txt')])
+    assert ds.num_labeled_sets == 1 and ds.num_phase0_sets == 2
+    assert (ds.num_labeled(0, 0), ds.num_labeled(1, 0)) == (2, 3)
+    assert ds.num_labeled(0, 1) == ds.num_labeled(1, 3) == 4
+    ds.set_active(0, phase=0)
+    np.testing.assert_array_equal(ds.labeled_indices(), [4, 5])
+    ds.set_active(1, phase=0)
+    np.testing.assert_array_equal(ds.labeled_indices(), [6, 7, 8])
+    for model in (0, 1):
+        ds.set_active(model, phase=2)
+        np.testing.assert_array_equal(ds.labeled_indices(), [0, 1, 2, 3])
+    with pytest.raises(ValueError, match='one dataset config per model'):
+        _dataset(root, labeled=_cfg(root, 'labeled.txt'),
+                 labeled_phase0=_cfg(root, 'labeled_a.txt'))
 
 
 def test_pipeline_rewrite():

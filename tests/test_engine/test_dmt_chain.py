@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 
 from conftest import REPO, fast_cpu_context, load_tool
-from dmt_mm.datasets import load_cls_pseudo_labels
+from dmt_mm.utils.pseudo_label_io import load_cls_pseudo_labels
 from dmt_mm.models.heads.dmt_cls_head import ramp_gamma
 
 DIGITS_CFG = REPO / 'configs/dmt/dmt_wrn10-2_digits-50.py'
@@ -40,7 +40,7 @@ def tiny_cls_cfg(root: str, work_dir: str, iters: int = 2) -> Config:
         cfg[key].dataset.data_root = root
         cfg[key].dataset.indices = 40
     cfg.train_cfg.update(phase0_iters=iters, phase_iters=iters)
-    cfg.custom_hooks[0].label_batch_size = 10
+    cfg.train_cfg.label_batch_size = 10
     cfg.default_hooks.checkpoint.interval = 1000
     return cfg
 
@@ -118,7 +118,7 @@ def test_ema_restarts_with_every_student(chain_run):
             weights_only=True)
         # updates since the phase's student was created: 2 per phase
         assert int(ckpt['ema_state_dict']['steps']) == 2
-        assert ckpt['dmt']['stage_index'] == phase
+        assert ckpt['dmt']['procedure']['started_stage'] == phase
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
         manifest = json.load(open(osp.join(d, 'manifest.json')))
         # histograms were summed over the two ranks
         assert manifest['pixels'] == len(stems) * 48 * 48
-        assert sum(manifest['class_pixels']) == manifest['pixels']
+        assert sum(manifest['class_total']) == manifest['pixels']
 
 
 @pytest.mark.slow
@@ -63,7 +63,7 @@ def test_two_process_classification_chain(digits_cls_root, tmp_path):
     """The chain under DDP: the two ranks' labelling shards are gathered
     into one complete pseudo-label array per phase."""
     from test_dmt_chain import N_UNLABELED, tiny_cls_cfg
-    from dmt_mm.datasets import load_cls_pseudo_labels
+    from dmt_mm.utils.pseudo_label_io import load_cls_pseudo_labels
     work = str(tmp_path / 'ddp_cls')
     cfg = tiny_cls_cfg(digits_cls_root, work)
     cfg.train_cfg.keep_ratios = (0.5, 1.0)

@@ -17,7 +17,7 @@ optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
-# Restarted at every phase by MutualTrainingHook (T_max = phase length).
+# Restarted at every phase by DMTTrainLoop (T_max = phase length).
 param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False)
 ]
@@ -27,15 +27,14 @@ train_cfg = dict(
     phase0_epochs=1,
     phase_epochs=1,
     keep_ratios=(0.2, 0.4, 0.6, 0.8, 1.0),
+    label_batch_size=512,
+    label_num_workers=2,
+    metric='accuracy/top1',
     val_per_stage=True)
 val_cfg = dict()
 test_cfg = dict()
 custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        label_batch_size=512,
-        label_num_workers=2,
-        metric='accuracy/top1'),
+    dict(type='MutualTrainingHook'),
     # mmengine's ExponentialMovingAverage: ema = (1 - m) * ema + m * model,
     # so momentum 0.001 is the public code's decay 0.999.
     dict(type='EMAHook', momentum=0.001),

@@ -5,7 +5,7 @@
 # backbone and head) and a fresh poly(0.9) schedule, mixed precision.
 # A config sets: optim_wrapper.optimizer.lr (phase 0), train_cfg.phase0_epochs
 # (epochs over the labelled set), train_cfg.phase_epochs (epochs over the
-# pseudo-labelled set) and custom_hooks[0].dmt_lr (DMT phases).
+# pseudo-labelled set) and train_cfg.dmt_lr (DMT phases).
 _base_ = ['mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['dmt_mm'], allow_failed_imports=False)
 
@@ -17,23 +17,21 @@ optim_wrapper = dict(
     loss_scale='dynamic',
     optimizer=dict(type='SGD', lr=0.002, momentum=0.9, weight_decay=5e-4),
     clip_grad=None)
-# Restarted at every stage by MutualTrainingHook (end = stage length).
+# Restarted at every stage by DMTTrainLoop (end = stage length).
 param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False)]
 train_cfg = dict(
     type='DMTTrainLoop',
     phase0_epochs=1,
     phase_epochs=1,
     keep_ratios=(0.2, 0.4, 0.6, 0.8, 1.0),
+    dmt_lr=0.001,
+    label_batch_size=1,
+    label_num_workers=4,
     val_per_stage=True)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-custom_hooks = [
-    dict(
-        type='MutualTrainingHook',
-        dmt_lr=0.001,
-        label_batch_size=1,
-        label_num_workers=4)
-]
+# The DMT state in every checkpoint, the stage checkpoints <stage>.pth.
+custom_hooks = [dict(type='MutualTrainingHook')]
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),

@@ -1,10 +1,10 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 from typing import Optional
 
-import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
+from dmt_mm.utils.curriculum import apply_class_thresholds
 from dmt_mm.utils.pseudo_label_io import decode_confidence, read_pseudo_label
 
 
@@ -56,18 +56,9 @@ class LoadPseudoLabel(BaseTransform):
                 f'pseudo label {path} has shape {label.shape} but its image '
                 f'{results.get("img_path")} has shape {img.shape[:2]}: the '
                 'pseudo labels were written for different images')
-        thresholds = results.get('pseudo_thresholds')
-        if thresholds is not None:
-            thresholds = np.asarray(thresholds, dtype=np.uint8)
-            valid = label != self.ignore_index
-            cls = np.where(valid, label, 0).astype(np.intp)
-            if valid.any() and int(cls.max()) >= len(thresholds):
-                raise ValueError(
-                    f'pseudo label {path} contains class {int(cls.max())} '
-                    f'but only {len(thresholds)} class thresholds are known')
-            label = np.where(valid & (level < thresholds[cls]),
-                             self.ignore_index, label).astype(np.uint8)
-        results['gt_seg_map'] = label
+        results['gt_seg_map'] = apply_class_thresholds(
+            label, level, results.get('pseudo_thresholds'), self.ignore_index,
+            where=f'pseudo label {path}')
         results['teacher_conf'] = decode_confidence(level)
         seg_fields = results.setdefault('seg_fields', [])
         for key in ('gt_seg_map', 'teacher_conf'):

@@ -1,21 +1,21 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import bisect
-import logging
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Union
 
-from mmengine.dist import get_world_size
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop
-from mmengine.runner.loops import _InfiniteDataloaderIterator
 from torch.utils.data import DataLoader
 
+from dmt_mm.engine.procedures import (TEACHERS, ChainProcedure,
+                                      MutualProcedure)
+from dmt_mm.engine.reporting import DMTReport, format_summary
+from dmt_mm.utils.curriculum import check_keep_ratios
 
 #: The DMT procedures :class:`DMTTrainLoop` runs.
-PROCEDURES = ('mutual', 'chain')
+PROCEDURES = {'mutual': MutualProcedure, 'chain': ChainProcedure}
 
 
 @dataclass(frozen=True)
@@ -45,45 +45,30 @@ class Stage:
         return f'phase{self.phase}_{self.model}'
 
 
-def _check_ratios(keep_ratios: Sequence[float]) -> List[float]:
-    ratios = [float(r) for r in keep_ratios]
-    if not ratios:
-        raise ValueError('keep_ratios must not be empty')
-    for r in ratios:
-        if not 0.0 < r <= 1.0:
-            raise ValueError(
-                f'keep_ratios must lie in (0, 1], got {list(keep_ratios)}')
-    if any(b <= a for a, b in zip(ratios, ratios[1:])):
-        raise ValueError('keep_ratios must be strictly increasing (the '
-                         f'curriculum keeps more each phase), got '
-                         f'{list(keep_ratios)}')
-    return ratios
-
-
 @LOOPS.register_module()
 class DMTTrainLoop(IterBasedTrainLoop):
-    """The stage schedule of Dynamic Mutual Training as one iteration loop.
+    """The stage schedule of Dynamic Mutual Training, and all its settings.
 
-    Two procedures (``procedure``):
+    The run is a sequence of stages: phase 0 (labelled data only) and DMT
+    phases ``k = 1..len(keep_ratios)``, for each model of the procedure:
 
-    - ``'mutual'`` (segmentation): the run is a sequence of stages
-      ``(model, phase)`` of a two-model wrapper (:class:`DMTSegmentor`):
-      phase 0 trains each model on labelled data, then every phase
-      ``k = 1..len(keep_ratios)`` trains each model on labelled data plus
-      the pseudo labels its partner wrote at the start of the phase.
-    - ``'chain'`` (classification): one model; phase 0 trains it on
-      labelled data, and every phase ``k`` trains a freshly initialised
-      student on the pseudo labels of the previous phase's (EMA) model.
+    - ``procedure='mutual'`` (segmentation, :class:`MutualProcedure`): two
+      models of a :class:`DMTSegmentor` label the unlabelled set for each
+      other at the start of every DMT phase;
+    - ``procedure='chain'`` (classification, :class:`ChainProcedure`): the
+      previous phase's EMA model labels for a freshly initialised student.
 
-    The loop computes every stage's length,
-    calls the custom hook points ``before_train_stage`` /
-    ``after_train_stage`` (where :class:`MutualTrainingHook` does the
-    labelling, swaps, optimizer and schedule restarts, checkpoints and
-    logging), restarts the data iterator at each stage (the dataset's state
-    changes) and validates at the end of each stage.
-
-    Unlike :class:`IterBasedTrainLoop`, resuming does not replay the
-    dataloader over the iterations already trained.
+    At every stage start the procedure labels (when a phase begins), swaps
+    models, points the dataset at the stage's data and restarts the
+    optimizer and schedule; then the loop calls the hook point
+    ``before_train_stage``, restarts the data iterator (the dataset's state
+    changed) and trains. At every stage end it validates, records the stage
+    (:class:`DMTReport`, ``<work_dir>/dmt_summary.json``) and calls
+    ``after_train_stage`` (where :class:`MutualTrainingHook` saves
+    ``<work_dir>/<stage>.pth``). The state lives in every checkpoint (through
+    :class:`MutualTrainingHook`), so ``--resume`` continues from any
+    iteration. Every per-run DMT setting is a key of ``train_cfg``, so a
+    config changes one key.
 
     Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
     Learning", arXiv:2004.08514.
@@ -102,12 +87,30 @@ class DMTTrainLoop(IterBasedTrainLoop):
         keep_ratios (Sequence[float]): Curriculum keep ratio of each DMT
             phase, strictly increasing in (0, 1]. Defaults to
             ``(0.2, 0.4, 0.6, 0.8, 1.0)``.
+        procedure (str): ``'mutual'`` or ``'chain'``. Defaults to
+            ``'mutual'``.
+        teacher (str, optional): ``'partner'`` (DMT: each model's pseudo
+            labels come from the other model) or ``'self'`` (self-training:
+            from itself). The chain is ``'self'`` (its EMA model).
+            Defaults to None: ``'partner'`` for ``'mutual'``, ``'self'`` for
+            ``'chain'``.
+        dmt_lr (float, optional): Base learning rate of the DMT phases
+            (phase 0 uses the optimizer's; parameter-wise multipliers are
+            kept). Defaults to None (the same).
+        label_batch_size (int): Batch size of the labelling pass (images in a
+            batch must have the same size). Defaults to 1.
+        label_num_workers (int): Workers of the labelling loader.
+            Defaults to 2.
+        pseudo_dir (str): Folder under the work dir for pseudo labels.
+            Defaults to ``'pseudo_labels'``.
+        metric (str, optional): Validation metric recorded per stage.
+            Defaults to ``'mIoU'`` (mutual) or ``'accuracy/top1'`` (chain).
         val_per_stage (bool): Validate at the end of every stage.
             Defaults to True.
         val_interval (int, optional): Also validate every this many
             iterations. Defaults to None.
-        procedure (str): ``'mutual'`` or ``'chain'`` (see above).
-            Defaults to ``'mutual'``.
+        save_stage_checkpoints (bool): Save ``<stage>.pth`` at the end of
+            every stage. Defaults to True.
     """
 
     def __init__(self,
@@ -118,25 +121,75 @@ class DMTTrainLoop(IterBasedTrainLoop):
                  phase_iters: Optional[int] = None,
                  phase_epochs: Optional[float] = None,
                  keep_ratios: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
+                 procedure: str = 'mutual',
+                 teacher: Optional[str] = None,
+                 dmt_lr: Optional[float] = None,
+                 label_batch_size: int = 1,
+                 label_num_workers: int = 2,
+                 pseudo_dir: str = 'pseudo_labels',
+                 metric: Optional[str] = None,
                  val_per_stage: bool = True,
                  val_interval: Optional[int] = None,
-                 procedure: str = 'mutual') -> None:
-        if procedure not in PROCEDURES:
-            raise ValueError(f'procedure must be one of {PROCEDURES}, got '
-                             f'{procedure!r}')
-        self.procedure = procedure
-        self.keep_ratios = _check_ratios(keep_ratios)
+                 save_stage_checkpoints: bool = True) -> None:
+        _check_choice('procedure', procedure, tuple(PROCEDURES))
+        if teacher is None:
+            teacher = 'self' if procedure == 'chain' else 'partner'
+        _check_choice('teacher', teacher, TEACHERS)
+        if procedure == 'chain' and teacher != 'self':
+            raise ValueError(
+                "train_cfg.teacher='partner' needs two models; the chain "
+                "(procedure='chain') is taught by its own EMA model: set "
+                "teacher='self'")
+        self.keep_ratios = check_keep_ratios(keep_ratios,
+                                             'train_cfg.keep_ratios')
         _check_one_of('phase0_iters', phase0_iters, 'phase0_epochs',
                       phase0_epochs)
         _check_one_of('phase_iters', phase_iters, 'phase_epochs',
                       phase_epochs)
-        if isinstance(dataloader, dict):
-            diff_rank_seed = runner._randomness_cfg.get(  # noqa: SLF001
-                'diff_rank_seed', False)
-            dataloader = runner.build_dataloader(
-                dataloader, seed=runner.seed, diff_rank_seed=diff_rank_seed)
-        dataset = dataloader.dataset
-        sampler = dataloader.sampler
+        if dmt_lr is not None and not dmt_lr > 0:
+            raise ValueError(
+                f'train_cfg.dmt_lr must be positive, got {dmt_lr!r}')
+        if not isinstance(label_batch_size, int) or label_batch_size < 1:
+            raise ValueError('train_cfg.label_batch_size must be a positive '
+                             f'int, got {label_batch_size!r}')
+        if not isinstance(label_num_workers, int) or label_num_workers < 0:
+            raise ValueError('train_cfg.label_num_workers must be an int >= '
+                             f'0, got {label_num_workers!r}')
+        # max_iters is set below, once the dataset gives the stage lengths
+        super().__init__(runner, dataloader, max_iters=1, val_begin=1)
+        self.teacher = teacher
+        self.label_batch_size = label_batch_size
+        self.label_num_workers = label_num_workers
+        self.pseudo_dir = pseudo_dir
+        self.val_per_stage = val_per_stage
+        self.save_stage_checkpoints = save_stage_checkpoints
+        self._check_data_and_schedulers()
+        cfg_lr = runner.cfg.get('optim_wrapper', {}).get('optimizer',
+                                                         {}).get('lr')
+        self.dmt_lr_scale = (dmt_lr / cfg_lr
+                             if dmt_lr is not None and cfg_lr else 1.0)
+        self.procedure = PROCEDURES[procedure](self)
+        self.procedure.check()
+        names = ((None, ) if procedure == 'chain' else tuple(
+            self.procedure.model.model_names))
+        self.stages = self._build_stages(names, phase0_iters, phase0_epochs,
+                                         phase_iters, phase_epochs)
+        self._max_iters = self.stages[-1].end
+        self.val_interval = val_interval or self._max_iters + 1
+        self._stage_ends = [s.end for s in self.stages]
+        self._running_stage: Optional[int] = None
+        self.finished_stage = -1
+        dataset = self.dataloader.dataset
+        self.report = DMTReport(
+            metric or ('accuracy/top1' if procedure == 'chain' else 'mIoU'),
+            procedure, self.teacher, dataset.metainfo.get('classes', ()))
+        print_log(
+            'DMT schedule: ' + ', '.join(
+                f'{s.name}[{s.begin}:{s.end})' for s in self.stages),
+            logger='current')
+
+    def _check_data_and_schedulers(self) -> None:
+        dataset, sampler = self.dataloader.dataset, self.dataloader.sampler
         for attr in ('labeled_indices', 'pseudo_indices', 'set_pseudo_source'):
             if not hasattr(dataset, attr):
                 raise TypeError(
@@ -147,70 +200,44 @@ class DMTTrainLoop(IterBasedTrainLoop):
             raise TypeError(
                 'DMTTrainLoop needs train_dataloader.sampler to be a '
                 f'LabeledPseudoSampler, got {type(sampler).__name__}')
-        if sampler.batch_size != dataloader.batch_size:
+        if sampler.batch_size != self.dataloader.batch_size:
             raise ValueError(
                 f'train_dataloader.sampler.batch_size ({sampler.batch_size}) '
                 f'differs from train_dataloader.batch_size '
-                f'({dataloader.batch_size})')
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        if procedure == 'chain':
-            if hasattr(model, 'model_names'):
-                raise TypeError(
-                    "procedure='chain' trains one model, but the model is a "
-                    f'two-model wrapper ({type(model).__name__}); use '
-                    "procedure='mutual'")
-            self.model_names = (None, )
-        elif not hasattr(model, 'model_names'):
-            raise TypeError(
-                'DMTTrainLoop needs a DMT model wrapper (e.g. DMTSegmentor) '
-                f"for procedure='mutual', got {type(model).__name__}; a "
-                "single classifier uses procedure='chain'")
-        else:
-            self.model_names = tuple(model.model_names)
-        n_sets = getattr(dataset, 'num_labeled_sets', 1)
-        if n_sets not in (1, len(self.model_names)):
-            raise ValueError(
-                f'SemiSegDataset has {n_sets} labelled sets; give one shared '
-                f'set or one per model ({len(self.model_names)})')
+                f'({self.dataloader.batch_size})')
+        cfg = self.runner.cfg.get('param_scheduler') or []
+        for c in (cfg if isinstance(cfg, (list, tuple)) else [cfg]):
+            if c.get('by_epoch', False):
+                raise ValueError(
+                    'DMT restarts every param_scheduler at each stage and '
+                    'reads begin/end in iterations; set by_epoch=False, got '
+                    f'{dict(c)}')
 
-        world = get_world_size()
-        self.stages: List[Stage] = []
-        begin = 0
+    def _build_stages(self, names, phase0_iters, phase0_epochs, phase_iters,
+                      phase_epochs) -> List[Stage]:
+        dataset, sampler = self.dataloader.dataset, self.dataloader.sampler
+        world = self.runner.world_size
+        stages, begin = [], 0
         for phase in range(len(self.keep_ratios) + 1):
-            for i, name in enumerate(self.model_names):
+            for i, name in enumerate(names):
+                ratio = self.keep_ratios[phase - 1] if phase else None
                 if phase == 0:
                     n = phase0_iters
                     if n is None:
-                        n_lab = dataset.num_labeled(i if n_sets > 1 else 0)
-                        n = math.ceil(phase0_epochs * n_lab /
-                                      (sampler.batch_size * world))
-                    ratio = None
+                        n = math.ceil(
+                            phase0_epochs * dataset.num_labeled(i, 0) /
+                            (sampler.batch_size * world))
                 else:
                     n = phase_iters
-                    ratio = self.keep_ratios[phase - 1]
                     if n is None:
                         n = math.ceil(
                             phase_epochs * dataset.num_pseudo_samples(ratio) /
                             (sampler.num_pseudo * world))
                 n = max(1, int(n))
-                self.stages.append(
-                    Stage(len(self.stages), name, phase, ratio, begin,
-                          begin + n))
+                stages.append(
+                    Stage(len(stages), name, phase, ratio, begin, begin + n))
                 begin += n
-        self.val_per_stage = val_per_stage
-        super().__init__(
-            runner,
-            dataloader,
-            max_iters=begin,
-            val_begin=1,
-            val_interval=val_interval or begin + 1)
-        self._stage_ends = [s.end for s in self.stages]
-        self._running_stage: Optional[int] = None
-        print_log(
-            'DMT schedule: ' + ', '.join(
-                f'{s.name}[{s.begin}:{s.end})' for s in self.stages),
-            logger='current')
+        return stages
 
     # --------------------------------------------------------------- stages
     def stage_at(self, iteration: int) -> Stage:
@@ -223,58 +250,127 @@ class DMTTrainLoop(IterBasedTrainLoop):
         return self.stage_at(self._iter)
 
     def restart_dataloader(self) -> None:
-        """Drop prefetched batches and workers; re-read the dataset state.
+        """A fresh data iterator that sees the dataset's new state.
 
-        Workers hold a copy of the dataset, so after the hook changed which
-        labelled set or pseudo labels are served they must be recreated
-        (persistent workers included).
+        Workers hold a copy of the dataset, so they are recreated: a new
+        ``iter()`` does that, except for persistent workers, which belong to
+        the DataLoader object, so that one is replaced by an equal one.
         """
-        it = getattr(self.dataloader, '_iterator', None)
-        if it is not None:  # persistent workers keep a stale dataset copy
-            shutdown = getattr(it, '_shutdown_workers', None)
-            if shutdown is not None:
-                shutdown()
-            self.dataloader._iterator = None
-        self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
+        loader = self.dataloader
+        if loader.persistent_workers and loader.num_workers > 0:
+            self.dataloader = _same_loader(loader)
+        self.dataloader_iterator = iter(self.dataloader)
 
     # ------------------------------------------------------------------ run
     def run(self):
         """Run all stages, starting from ``self._iter`` (resume)."""
-        self.runner.call_hook('before_train')
-        self.runner.call_hook('before_train_epoch')
+        runner = self.runner
+        runner.call_hook('before_train')
+        runner.call_hook('before_train_epoch')
+        self.procedure.before_run()
         if self._iter > 0:
             print_log(
                 f'Resuming DMT at iteration {self._iter} '
                 f'({self.current_stage.name})',
-                logger='current',
-                level=logging.INFO)
+                logger='current')
+            last = self.stage_at(self._iter - 1)
+            if last.end == self._iter and self.finished_stage < last.index:
+                self._end_stage(last)  # saved before its end was processed
         while self._iter < self._max_iters and not self.stop_training:
             stage = self.current_stage
             if self._running_stage != stage.index:
-                self.runner.call_hook('before_train_stage', stage=stage)
+                if self.procedure.started_stage != stage.index:
+                    self.report.start_stage()
+                self.procedure.start_stage(stage)
+                runner.call_hook('before_train_stage', stage=stage)
                 self.restart_dataloader()
                 self._running_stage = stage.index
-            self.runner.model.train()
-            data_batch = next(self.dataloader_iterator)
-            self.run_iter(data_batch)
-
+            self.procedure.before_iter(stage)
+            runner.model.train()
+            self.run_iter(next(self.dataloader_iterator))
             if self._iter == stage.end:
-                if self.val_per_stage and self.runner.val_loop is not None:
-                    self.runner.val_loop.run()
-                self.runner.call_hook('after_train_stage', stage=stage)
-            elif (self.runner.val_loop is not None
+                self._end_stage(stage)
+            elif (runner.val_loop is not None
                   and self._iter % self.val_interval == 0):
-                self.runner.val_loop.run()
+                runner.val_loop.run()
+        runner.call_hook('after_train_epoch')
+        runner.call_hook('after_train')
+        return runner.model
 
-        self.runner.call_hook('after_train_epoch')
-        self.runner.call_hook('after_train')
-        return self.runner.model
+    def _end_stage(self, stage: Stage) -> None:
+        runner = self.runner
+        if self.val_per_stage and runner.val_loop is not None:
+            runner.val_loop.run()
+        row = self.report.finish_stage(stage)
+        runner.logger.info(f'DMT: stage {stage.name} done: ' + ', '.join(
+            f'{k}={_fmt(v)}' for k, v in row.items()))
+        self.finished_stage = stage.index
+        runner.call_hook('after_train_stage', stage=stage)
+        self.report.write(runner.work_dir)
+        if stage.index == len(self.stages) - 1:
+            runner.logger.info('DMT summary\n' + format_summary(
+                self.report.history, self.report.metric))
+
+    # ------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """The DMT state saved in every checkpoint."""
+        return dict(
+            procedure=self.procedure.state_dict(),
+            finished_stage=self.finished_stage,
+            report=self.report.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.procedure.load_state_dict(state['procedure'])
+        self.finished_stage = int(state['finished_stage'])
+        self.report.load_state_dict(state['report'])
+
+
+def _same_loader(loader: DataLoader) -> DataLoader:
+    """A new DataLoader with ``loader``'s dataset, sampler and settings."""
+    kwargs = dict(
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context,
+        generator=loader.generator,
+        prefetch_factor=loader.prefetch_factor,
+        persistent_workers=loader.persistent_workers,
+        pin_memory_device=loader.pin_memory_device)
+    if loader.batch_size is None:
+        return DataLoader(
+            loader.dataset, batch_sampler=loader.batch_sampler, **kwargs)
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        sampler=loader.sampler,
+        drop_last=loader.drop_last,
+        **kwargs)
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f'train_cfg.{name} must be one of {tuple(choices)}, '
+                         f'got {value!r}')
 
 
 def _check_one_of(name_a, a, name_b, b) -> None:
     if (a is None) == (b is None):
-        raise ValueError(f'give exactly one of {name_a} and {name_b}, got '
-                         f'{name_a}={a!r}, {name_b}={b!r}')
+        raise ValueError(f'give exactly one of train_cfg.{name_a} and '
+                         f'train_cfg.{name_b}, got {name_a}={a!r}, '
+                         f'{name_b}={b!r}')
     value, name = (a, name_a) if a is not None else (b, name_b)
     if not value > 0:
-        raise ValueError(f'{name} must be positive, got {value!r}')
+        raise ValueError(f'train_cfg.{name} must be positive, got {value!r}')
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return 'nan' if math.isnan(v) else f'{v:.4g}'
+    return str(v)
+
+
+__all__ = ['DMTTrainLoop', 'Stage', 'PROCEDURES']
