@@ -10,20 +10,20 @@ data_root = 'data/cifar10'
 num_labeled = 4000
 split = 'seed{{$DMT_SPLIT:0}}'
 
-# The paper's augmentation: random crop (4-pixel padding) and flip,
-# RandAugment with one random op of a random magnitude up to 10, Cutout 16.
+# The augmentation of the public code (voldemortX/DST-CBC, classification/
+# main_fs.py and main_dmt.py): random crop with 4-pixel padding filled with
+# 128, horizontal flip, then one op drawn from the 16 of its RandAugment list
+# (one of them an absolute-size Cutout) at a magnitude drawn from 1..10; no
+# other Cutout. MMPretrain's CIFAR10 yields RGB images.
+# (docs/paper_settings.md, "CIFAR-10 augmentation")
 train_pipeline = [
     dict(type='RandomCrop', crop_size=32, padding=4, pad_val=128),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=1,
-        magnitude_level=10,
-        magnitude_std='inf',
-        total_level=10,
-        hparams=dict(pad_val=128)),
-    dict(type='Cutout', shape=16, pad_val=128, prob=1.0),
+        type='DSTRandAugment',
+        num_ops=1,
+        max_magnitude=10,
+        channel_order='rgb'),
     dict(type='PackInputs'),
 ]
 
