@@ -53,11 +53,17 @@ import argparse
 import io
 import os.path as osp
 import re
+import sys
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence
 
 import torch
 
+try:
+    import dmt_mm  # noqa: F401
+except ImportError:  # running from a checkout that is not installed
+    sys.path.insert(
+        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
 
 #: Caffe DeepLab-v2 input: BGR, 0-255, minus this mean (BGR order), std 1.
