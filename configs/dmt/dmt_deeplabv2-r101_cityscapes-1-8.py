@@ -15,9 +15,10 @@ split_dir = 'dmt_splits/1-8/split{{$DMT_SPLIT:0}}'
 
 # Model A: the COCO classifier has 21 classes; convert with --num-classes 19
 # to drop it (otherwise it is skipped with a size-mismatch warning).
-preprocess = dict(size=(256, 512))  # crops; validation images all 512x1024
+# crops; validation images all 512x1024 (both models: model A's Caffe
+# normalisation is merged over these)
+preprocess = dict(size=(256, 512))
 model = dict(
-    data_preprocessor=preprocess,
     segmentor=dict(
         data_preprocessor=preprocess,
         decode_head=dict(

@@ -15,7 +15,8 @@ _base_ = [
 ]
 split_dir = 'dmt_splits/1-106/split{{$DMT_SPLIT:0}}'
 
-# Both models are COCO models: the exact Caffe input space, no folding
+# Both models are COCO models (weights unchanged, the Caffe input: one data
+# preprocessor serves both)
 #   python tools/model_converters/dst_cbc_coco2mmseg.py \
 #       resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_caffe_mmseg.pth
 coco_caffe_checkpoint = 'pretrain/deeplabv2_coco_caffe_mmseg.pth'
@@ -23,7 +24,6 @@ coco_caffe_checkpoint = 'pretrain/deeplabv2_coco_caffe_mmseg.pth'
 preprocess = dict(
     _base_.caffe_preprocessor, size=(321, 321), test_cfg=dict(size=(505, 505)))
 model = dict(
-    data_preprocessor=preprocess,
     segmentor=dict(
         data_preprocessor=preprocess,
         decode_head=dict(

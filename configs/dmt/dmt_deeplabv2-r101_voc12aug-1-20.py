@@ -11,10 +11,10 @@ _base_ = [
 ]
 split_dir = 'dmt_splits/1-20/split{{$DMT_SPLIT:0}}'
 
-# crops padded to 321x321 in training; validation padded to 505x505
+# crops padded to 321x321 in training; validation padded to 505x505 (both
+# models: model A's Caffe normalisation is merged over these)
 preprocess = dict(size=(321, 321), test_cfg=dict(size=(505, 505)))
 model = dict(
-    data_preprocessor=preprocess,
     segmentor=dict(
         data_preprocessor=preprocess,
         decode_head=dict(

@@ -31,7 +31,6 @@ BASELINE_CONFIGS = REPO / 'configs' / 'baseline'
 DOCS = REPO / 'docs' / 'paper_settings.md'
 
 COCO_CAFFE = 'pretrain/deeplabv2_coco_caffe_mmseg.pth'
-COCO_RGB = 'pretrain/deeplabv2_coco_rgb_mmseg.pth'
 IMAGENET = 'pretrain/resnet101_imagenet_mmseg.pth'
 CAFFE_NORM = dict(
     mean=[104.008, 116.669, 122.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False)
@@ -81,7 +80,7 @@ REFERENCE = {
         ratio='1-50',
         phase0_epochs=212,
         subsets=False,
-        init=('coco_rgb', 'imagenet'),
+        init=('coco_caffe', 'imagenet'),
         published=(55.62, 67.15)),
     'dmt_deeplabv2-r101_voc12aug-1-20.py':
     dict(
@@ -89,7 +88,7 @@ REFERENCE = {
         ratio='1-20',
         phase0_epochs=134,
         subsets=False,
-        init=('coco_rgb', 'imagenet'),
+        init=('coco_caffe', 'imagenet'),
         published=(62.29, 69.92)),
     'dmt_deeplabv2-r101_voc12aug-1-8.py':
     dict(
@@ -97,7 +96,7 @@ REFERENCE = {
         ratio='1-8',
         phase0_epochs=85,
         subsets=False,
-        init=('coco_rgb', 'imagenet'),
+        init=('coco_caffe', 'imagenet'),
         published=(67.37, 72.70)),
     'dmt_deeplabv2-r101_cityscapes-1-30.py':
     dict(
@@ -105,7 +104,7 @@ REFERENCE = {
         ratio='1-30',
         phase0_epochs=330,
         subsets=False,
-        init=('coco_rgb', 'imagenet'),
+        init=('coco_caffe', 'imagenet'),
         published=(49.54, 54.80)),
     'dmt_deeplabv2-r101_cityscapes-1-8.py':
     dict(
@@ -113,7 +112,7 @@ REFERENCE = {
         ratio='1-8',
         phase0_epochs=170,
         subsets=False,
-        init=('coco_rgb', 'imagenet'),
+        init=('coco_caffe', 'imagenet'),
         published=(59.65, 63.03)),
 }
 ORACLE = {
@@ -144,6 +143,17 @@ def _check_preprocessor(pre, norm, crop, dataset):
         assert tuple(pre['test_cfg']['size']) == (505, 505)
     else:  # Cityscapes val images are all 512x1024
         assert not pre.get('test_cfg')
+
+
+def _model_preprocessor(model, name):
+    """The data preprocessor of DMTSegmentor model ``name``: the
+    segmentor's, merged with ``model_overrides[name]``."""
+    merged = Config(dict(m=model.segmentor.to_dict()))
+    over = model.get('model_overrides', {}).get(name, {})
+    if 'data_preprocessor' in over:
+        merged.merge_from_dict(
+            dict(m=dict(data_preprocessor=over.data_preprocessor.to_dict())))
+    return merged.m.data_preprocessor
 
 
 def _check_pipelines(cfg, ref):
@@ -231,21 +241,23 @@ def test_dmt_config_matches_the_published_scripts(name):
     loss = seg.decode_head.loss_decode
     assert loss.type == 'DMTLoss'
     assert loss.gamma1 == loss.gamma2 == ref['gamma']
-    # initialisation and the matching input normalisation
-    norm = CAFFE_NORM if ref['init'][0] == 'coco_caffe' else IMAGENET_NORM
-    for pre in (model.data_preprocessor, seg.data_preprocessor):
-        _check_preprocessor(pre, norm, ref['crop'], ref['dataset'])
+    # initialisation and the matching input normalisation, per model (no
+    # preprocessor shared by both; none filled in by the Runner)
+    assert 'data_preprocessor' in model and model.data_preprocessor is None
     for name_, init in zip(('A', 'B'), ref['init']):
         over = model.model_overrides[name_]
+        norm = IMAGENET_NORM if init == 'imagenet' else CAFFE_NORM
+        _check_preprocessor(
+            _model_preprocessor(model, name_), norm, ref['crop'],
+            ref['dataset'])
         if init == 'imagenet':
             assert set(over) == {'backbone'}
             assert over.backbone.init_cfg == dict(
                 type='Pretrained', checkpoint=IMAGENET)
         else:
-            assert set(over) == {'init_cfg'}
+            assert set(over) <= {'init_cfg', 'data_preprocessor'}
             assert over.init_cfg == dict(
-                type='Pretrained',
-                checkpoint=COCO_CAFFE if init == 'coco_caffe' else COCO_RGB)
+                type='Pretrained', checkpoint=COCO_CAFFE)
     # data: MMSeg's dataset bases, the split files of make_splits.py
     ds = dl.dataset
     assert ds.type == 'SemiSegDataset'
@@ -714,7 +726,6 @@ def _fake_pretrained(cfg, tmp_path):
     files = {}
     for name, state in (
         ('pretrain/deeplabv2_coco_caffe_mmseg.pth', conv.convert(coco)),
-        ('pretrain/deeplabv2_coco_rgb_mmseg.pth', conv.convert(coco, 'rgb')),
         ('pretrain/resnet101_imagenet_mmseg.pth',
          tv.convert_torchvision_resnet(imagenet)),
     ):
@@ -733,6 +744,7 @@ def test_models_start_from_their_checkpoints(name, tmp_path, fast_cpu):
     """Model A and model B load the files the docs tell to convert."""
     import torch
     from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
     ref = REFERENCE[name]
     cfg = _load(DMT_CONFIGS / name)
     plain = shrink(copy.deepcopy(cfg), '/nowhere', str(tmp_path), 0.1)
@@ -751,7 +763,7 @@ def test_models_start_from_their_checkpoints(name, tmp_path, fast_cpu):
         k: torch.load(v, weights_only=True)['state_dict']
         for k, v in files.items()
     }
-    coco_file = COCO_CAFFE if ref['init'][0] == 'coco_caffe' else COCO_RGB
+    coco_file = COCO_CAFFE
     for m, init in zip('AB', ref['init']):
         state = model.model_state_dict(m)
         source = loaded[IMAGENET if init == 'imagenet' else coco_file]
@@ -766,3 +778,18 @@ def test_models_start_from_their_checkpoints(name, tmp_path, fast_cpu):
         else:  # its own N(0, 0.01) initialisation
             assert head.shape[0] == ref['num_classes']
             assert head.std() < 0.02
+    # and each model is fed the input its weights expect
+    for m, init in zip('AB', ref['init']):
+        model.activate(m)
+        pre = model.data_preprocessor
+        pre = pre.preprocessors[m] if hasattr(pre, 'preprocessors') else pre
+        norm = IMAGENET_NORM if init == 'imagenet' else CAFFE_NORM
+        assert pre.mean.flatten().tolist() == pytest.approx(norm['mean'])
+        assert pre.std.flatten().tolist() == pytest.approx(norm['std'])
+        img = torch.arange(3 * 8 * 8, dtype=torch.uint8).view(3, 8, 8)
+        data = dict(inputs=[img], data_samples=[SegDataSample()])
+        x = model.data_preprocessor(data, False)['inputs'][0]
+        ref_x = img.float()[[2, 1, 0]] if norm['bgr_to_rgb'] else img.float()
+        ref_x = (ref_x - torch.tensor(norm['mean']).view(3, 1, 1)) / \
+            torch.tensor(norm['std']).view(3, 1, 1)
+        torch.testing.assert_close(x[:, :8, :8], ref_x)

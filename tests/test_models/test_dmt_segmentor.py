@@ -1,7 +1,10 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """DMTSegmentor: the student slot, the stored model and the loss context."""
+import copy
+
 import pytest
 import torch
+from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -151,3 +154,176 @@ def test_model_overrides_apply_per_model():
     assert m._cfgs['B']['decode_head']['loss_decode']['gamma1'] == 7.0
     assert m._cfgs['B']['decode_head']['loss_decode']['type'] == 'DMTLoss'
     assert m._cfgs['A']['decode_head']['loss_decode']['gamma1'] == 2.0
+
+
+# ----------------------------------------------------------------------------
+# Per-model data preprocessors
+A_PRE = dict(mean=[10.0, 20.0, 30.0], std=[1.0, 2.0, 4.0], bgr_to_rgb=False)
+B_PRE = dict(mean=[100.0, 50.0, 25.0], std=[5.0, 5.0, 5.0], bgr_to_rgb=True)
+PRE = dict(A=A_PRE, B=B_PRE)
+
+
+def _per_model(**kw):
+    torch.manual_seed(0)
+    m = MODELS.build(
+        dict(type='DMTSegmentor', segmentor=_segmentor_cfg(),
+             model_overrides=dict(A=dict(data_preprocessor=A_PRE),
+                                  B=dict(data_preprocessor=B_PRE)), **kw))
+    m.init_weights()
+    return m
+
+
+def _normalised(data, pre):
+    """What model ``pre``'s input must be: ``(N, 3, 16, 16)``."""
+    out = []
+    for img in data['inputs']:
+        x = img.float()[[2, 1, 0]] if pre['bgr_to_rgb'] else img.float()
+        out.append((x - torch.tensor(pre['mean']).view(3, 1, 1)) /
+                   torch.tensor(pre['std']).view(3, 1, 1))
+    return torch.stack(out)
+
+
+def _record_backbone_inputs(model):
+    seen = []
+    model.student.backbone.register_forward_pre_hook(
+        lambda mod, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+def _run(model, path, data):
+    """One of the paths a batch takes into the model in the student slot."""
+    from mmengine.optim import OptimWrapper
+    if path == 'train_step':
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        model.train_step(data, OptimWrapper(opt))
+    elif path == 'ddp_train':  # MMDistributedDataParallel.train_step
+        batch = model.data_preprocessor(data, training=True)
+        model(**batch, mode='loss')
+    elif path == 'val_step':
+        model.val_step(data)
+    elif path == 'test_step':  # also the labelling pass's call
+        model.test_step(data)
+    elif path == 'student_test_step':  # the segmentor's own test_step
+        model.student.test_step(data)
+
+
+@pytest.mark.parametrize('path', ['train_step', 'ddp_train', 'val_step',
+                                  'test_step', 'student_test_step'])
+def test_each_model_is_fed_by_its_own_preprocessor(path):
+    model = _per_model()
+    seen = _record_backbone_inputs(model)
+    for name in ('A', 'B', 'A'):
+        model.activate(name)
+        seen.clear()
+        data = _batch([False, False])
+        _run(model, path, data)
+        torch.testing.assert_close(seen[0], _normalised(data, PRE[name]))
+    # the two normalisations really differ
+    assert not torch.allclose(_normalised(data, A_PRE),
+                              _normalised(data, B_PRE))
+
+
+def test_eval_model_is_activated_before_preprocessing():
+    model = _per_model(eval_model='B')
+    seen = _record_backbone_inputs(model)
+    assert model.active_name == 'A'
+    data = _batch([False])
+    model.test_step(data)
+    assert model.active_name == 'B'
+    torch.testing.assert_close(seen[0], _normalised(data, B_PRE))
+    model.activate('A')
+    seen.clear()
+    model.val_step(data)
+    assert model.active_name == 'B'
+    torch.testing.assert_close(seen[0], _normalised(data, B_PRE))
+
+
+def test_labelling_pass_returns_the_active_models_predictions():
+    """``activate(name)`` + ``test_step(data)`` == model ``name`` alone."""
+    model = _per_model().eval()
+    data = _batch([False, False])
+    logits = {}
+    for name in ('B', 'A'):
+        model.activate(name)
+        out = model.test_step(data)
+        cfg = _segmentor_cfg()
+        cfg['data_preprocessor'].update(PRE[name])
+        alone = MODELS.build(ConfigDict(cfg)).eval()
+        alone.load_state_dict(model.model_state_dict(name))
+        ref = alone.test_step(data)
+        for o, r in zip(out, ref):
+            torch.testing.assert_close(o.seg_logits.data, r.seg_logits.data)
+        logits[name] = out[0].seg_logits.data
+        # model name's weights with the other model's input differ
+        other = model.other_name(name)
+        cfg['data_preprocessor'].update(PRE[other])
+        wrong = MODELS.build(ConfigDict(cfg)).eval()
+        wrong.load_state_dict(model.model_state_dict(name))
+        assert not torch.allclose(wrong.test_step(data)[0].seg_logits.data,
+                                  logits[name])
+
+
+def test_swaps_and_state_dicts_keep_the_preprocessors(model):
+    from mmengine.runner.checkpoint import load_state_dict
+    m = _per_model()
+    router = m.data_preprocessor
+    assert type(router).__name__ == 'PerModelDataPreProcessor'
+    assert m.student.data_preprocessor is router
+    means = {n: p.mean.clone() for n, p in router.preprocessors.items()}
+    for name in ('B', 'A', 'B'):
+        m.activate(name)
+        assert router.active == name
+        for n, p in router.preprocessors.items():
+            assert torch.equal(p.mean, means[n])  # nothing swapped
+    # the state dict layout is that of a shared-preprocessor model: old
+    # checkpoints load, in both directions
+    assert list(m.state_dict()) == list(model.state_dict())
+    state = m.state_dict()  # B in the student slot
+    fresh = _per_model()
+    assert fresh.data_preprocessor.active == 'A'
+    fresh.load_state_dict(state)  # torch's loader
+    assert fresh.active_name == 'B' and fresh.data_preprocessor.active == 'B'
+    fresh = _per_model()
+    load_state_dict(fresh, state, strict=True)  # mmengine's (Runner, resume)
+    assert fresh.data_preprocessor.active == 'B'
+    data = _batch([False])
+    seen = _record_backbone_inputs(fresh)
+    fresh.test_step(data)
+    torch.testing.assert_close(seen[0], _normalised(data, B_PRE))
+    model.load_state_dict(state)  # per-model state into a shared model
+    # a copy routes on its own
+    dup = copy.deepcopy(m)
+    assert dup.student.data_preprocessor is dup.data_preprocessor
+    dup.activate('A')
+    assert dup.data_preprocessor.active == 'A' and router.active == 'B'
+
+
+def test_equal_preprocessors_stay_one_plain_preprocessor(model):
+    from mmseg.models import SegDataPreProcessor
+    assert type(model.data_preprocessor) is SegDataPreProcessor
+    assert model.student.data_preprocessor is not model.data_preprocessor
+    # the demo's form: the shared one also given at the top level
+    cfg = _segmentor_cfg()
+    m = MODELS.build(dict(type='DMTSegmentor', segmentor=cfg,
+                          data_preprocessor=cfg['data_preprocessor']))
+    assert type(m.data_preprocessor) is SegDataPreProcessor
+    # overrides that repeat the segmentor's preprocessor change nothing
+    m = MODELS.build(dict(
+        type='DMTSegmentor', segmentor=cfg,
+        model_overrides=dict(A=dict(data_preprocessor=dict(mean=[0, 0, 0])))))
+    assert type(m.data_preprocessor) is SegDataPreProcessor
+
+
+def test_a_shared_preprocessor_that_contradicts_the_models_is_refused():
+    cfg = _segmentor_cfg()
+    with pytest.raises(ValueError, match='model.data_preprocessor=None'):
+        MODELS.build(dict(
+            type='DMTSegmentor', segmentor=cfg,
+            model_overrides=dict(A=dict(data_preprocessor=A_PRE)),
+            data_preprocessor=cfg['data_preprocessor']))
+    # what mmengine's Runner fills in from a config's top level
+    with pytest.raises(ValueError, match='is not the data_preprocessor'):
+        MODELS.build(dict(
+            type='DMTSegmentor', segmentor=cfg,
+            data_preprocessor=dict(type='SegDataPreProcessor',
+                                   mean=[1, 2, 3], std=[1, 1, 1])))

@@ -20,52 +20,55 @@ keys match ``configs/_base_/models/deeplabv2_r101.py`` (``backbone.*`` and
 ``model.init_cfg = dict(type='Pretrained', checkpoint=...)``.
 
 Input spaces. The Caffe model takes **BGR** images in **0-255** minus the
-Caffe mean ``(104.008, 116.669, 122.675)`` (BGR), std 1. Two outputs:
+Caffe mean ``(104.008, 116.669, 122.675)`` (BGR), std 1. Both outputs are
+this exact model; neither folds a scale into trainable weights:
 
 * ``--input-space caffe`` (default): weights unchanged; use with
-  :data:`CAFFE_PREPROCESSOR` (``bgr_to_rgb=False``, that mean, std 1).
-  Exact.
-* ``--input-space rgb``: the input normalisation is folded into ``conv1`` so
-  the model takes the ImageNet input of torchvision models
-  (:data:`IMAGENET_PREPROCESSOR`: RGB, mean ``(123.675, 116.28, 103.53)``,
-  std ``(58.395, 57.12, 57.375)``), which lets a COCO model and an ImageNet
-  model share one data preprocessor (DMT's models A and B). ``conv1`` is
-  linear and bias-free: its input channels are reversed (BGR -> RGB) and
-  scaled by the std, and the constant left by the two means
-  (``sum W * (mean_imagenet - mean_caffe)``) is subtracted from
-  ``bn1.running_mean``. This is exact wherever the 7x7 window of ``conv1``
-  lies inside the image; on the outermost output rows/columns, whose window
-  covers zero padding, zero means the ImageNet mean pixel instead of the
-  Caffe mean pixel (about one grey level apart), a relative change of the
-  logits of order 1e-3 (measured in ``tests/test_coco_converter.py``). In
-  training mode BN uses batch statistics, so only evaluation before the
-  first step sees the folded running mean.
+  :data:`CAFFE_PREPROCESSOR` (``bgr_to_rgb=False``, that mean, std 1). This
+  is what the paper configs use (model A of VOC 1/50, 1/20, 1/8 and
+  Cityscapes gets it through ``model_overrides.A.data_preprocessor``; both
+  models of VOC 1/106 and the oracles through the segmentor's).
+* ``--input-space caffe-rgb``: the input channels of ``conv1`` reversed (a
+  permutation: BGR -> RGB), for pipelines that feed RGB; use with
+  :data:`CAFFE_RGB_PREPROCESSOR` (``bgr_to_rgb=True``, the Caffe mean in RGB
+  order, std 1). Exact everywhere, borders included, and SGD moves the
+  permuted weights exactly as it moves the originals.
+
+An earlier ``rgb`` output folded the ImageNet std (about 58) into ``conv1``
+so that the COCO model could share the ImageNet preprocessor of model B.
+With a BN in training mode after ``conv1`` that makes SGD move the effective
+first-layer weights about 58^2 (~3,400) times more slowly than the public
+code does, so it was removed: a DMT model with another input normalisation
+gets its own data preprocessor instead (``DMTSegmentor``).
 
 Usage::
 
     python tools/model_converters/dst_cbc_coco2mmseg.py \
         resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_caffe_mmseg.pth
-    python tools/model_converters/dst_cbc_coco2mmseg.py \
-        resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_rgb_mmseg.pth \
-        --input-space rgb
 
 The classifier has 21 outputs (VOC classes); ``--num-classes 19``
 (Cityscapes) drops it, so the decode head keeps its own initialisation.
 """
 import argparse
-import os
+import io
 import os.path as osp
 import re
+import sys
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence
 
 import torch
 
+try:
+    import dmt_mm  # noqa: F401
+except ImportError:  # running from a checkout that is not installed
+    sys.path.insert(
+        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
+
 #: Caffe DeepLab-v2 input: BGR, 0-255, minus this mean (BGR order), std 1.
 CAFFE_MEAN_BGR = (104.008, 116.669, 122.675)
-#: torchvision/ImageNet input: RGB, (x - mean) / std, in 0-255 units.
-IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
-IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
+CAFFE_MEAN_RGB = CAFFE_MEAN_BGR[::-1]
 
 #: MMSeg data preprocessor of ``--input-space caffe`` checkpoints (mmcv
 #: loads images as BGR, so no channel swap).
@@ -76,14 +79,17 @@ CAFFE_PREPROCESSOR = dict(
     bgr_to_rgb=False,
     pad_val=0,
     seg_pad_val=255)
-#: MMSeg data preprocessor of ImageNet models and ``--input-space rgb``.
-IMAGENET_PREPROCESSOR = dict(
+#: MMSeg data preprocessor of ``--input-space caffe-rgb`` checkpoints.
+CAFFE_RGB_PREPROCESSOR = dict(
     type='SegDataPreProcessor',
-    mean=list(IMAGENET_MEAN_RGB),
-    std=list(IMAGENET_STD_RGB),
+    mean=list(CAFFE_MEAN_RGB),
+    std=[1.0, 1.0, 1.0],
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)
+#: ``--input-space`` value -> the data preprocessor its checkpoint needs.
+PREPROCESSORS = {'caffe': CAFFE_PREPROCESSOR,
+                 'caffe-rgb': CAFFE_RGB_PREPROCESSOR}
 
 _BACKBONE_ROOTS = ('conv1.', 'bn1.', 'layer1.', 'layer2.', 'layer3.',
                    'layer4.')
@@ -169,69 +175,63 @@ def convert_keys(state_dict: Mapping,
     return out
 
 
-def fold_caffe_input_to_rgb(state_dict: Mapping,
-                            prefix: str = 'backbone.') -> 'OrderedDict':
-    """Make a Caffe-input ResNet take the ImageNet RGB input.
+def flip_input_channels(state_dict: Mapping,
+                        prefix: str = 'backbone.') -> 'OrderedDict':
+    """Make the Caffe model take RGB input: reverse ``conv1``'s input channels.
 
-    With ``x_caffe[k] = v_bgr[k] - caffe_mean[k]`` and
-    ``x_rgb[c] = (v_rgb[c] - mean[c]) / std[c]``:
-    ``conv1(x_caffe) = conv1'(x_rgb) + b`` with
-    ``W'[:, c] = W[:, 2 - c] * std[c]`` and
-    ``b = sum_c (mean[c] - caffe_mean_rgb[c]) * sum_{ij} W[:, 2 - c, i, j]``;
-    ``b`` is moved into ``bn1.running_mean``. Exact away from the zero
-    padding of ``conv1`` (see the module docstring).
+    ``conv1(x_bgr) = conv1'(x_rgb)`` with ``W'[:, c] = W[:, 2 - c]``, exact
+    (zero padding included) when ``x_rgb`` is ``x_bgr`` with its channels
+    reversed, i.e. with :data:`CAFFE_RGB_PREPROCESSOR`. A permutation, not a
+    scale: SGD (momentum and weight decay included) moves ``W'`` exactly as
+    the permuted ``W``.
 
     Args:
         state_dict (Mapping[str, Tensor]): Converted state dict (MMSeg keys).
         prefix (str): Prefix of the ResNet keys. Defaults to ``'backbone.'``.
 
     Returns:
-        OrderedDict[str, Tensor]: A copy with ``conv1.weight`` and
-        ``bn1.running_mean`` replaced.
+        OrderedDict[str, Tensor]: A copy with ``conv1.weight`` replaced.
     """
     w_key = prefix + 'conv1.weight'
-    rm_key = prefix + 'bn1.running_mean'
-    for key in (w_key, rm_key):
-        if key not in state_dict:
-            raise KeyError(f'{key!r} not in the state dict')
+    if w_key not in state_dict:
+        raise KeyError(f'{w_key!r} not in the state dict')
     weight = state_dict[w_key]
     if weight.ndim != 4 or weight.shape[1] != 3:
         raise ValueError(f'{w_key} must have shape (C, 3, kh, kw), got '
                          f'{tuple(weight.shape)}')
-    w64 = weight.double().flip(1)  # input channels BGR -> RGB
-    std = torch.tensor(IMAGENET_STD_RGB, dtype=torch.float64)
-    shift = (
-        torch.tensor(IMAGENET_MEAN_RGB, dtype=torch.float64) -
-        torch.tensor(CAFFE_MEAN_BGR[::-1], dtype=torch.float64))
-    bias = (w64.sum((2, 3)) * shift).sum(1)  # (C,)
     out = OrderedDict(state_dict)
-    out[w_key] = (w64 * std.view(1, 3, 1, 1)).to(weight.dtype)
-    rm = state_dict[rm_key]
-    out[rm_key] = (rm.double() - bias).to(rm.dtype)
+    out[w_key] = weight.flip(1).contiguous()
     return out
 
 
 def convert(state_dict: Mapping,
             input_space: str = 'caffe',
             num_classes: Optional[int] = None) -> 'OrderedDict':
-    """Convert keys and, for ``input_space='rgb'``, fold the input space.
+    """Convert keys and, for ``input_space='caffe-rgb'``, flip ``conv1``.
 
     Args:
         state_dict (Mapping[str, Tensor]): The source state dict/checkpoint.
         input_space (str): ``'caffe'`` (unchanged weights, BGR 0-255 minus
-            the Caffe mean) or ``'rgb'`` (ImageNet mean/std RGB input).
-            Defaults to ``'caffe'``.
+            the Caffe mean) or ``'caffe-rgb'`` (the same model fed RGB 0-255
+            minus the Caffe mean in RGB order). Defaults to ``'caffe'``.
         num_classes (int, optional): See :func:`convert_keys`.
 
     Returns:
         OrderedDict[str, Tensor]: The MMSeg state dict.
     """
-    if input_space not in ('caffe', 'rgb'):
-        raise ValueError("input_space must be 'caffe' or 'rgb', got "
-                         f'{input_space!r}')
-    out = convert_keys(state_dict, num_classes)
     if input_space == 'rgb':
-        out = fold_caffe_input_to_rgb(out)
+        raise ValueError(
+            "input_space 'rgb' (the ImageNet std folded into conv1) was "
+            'removed: it slows SGD on conv1 by about 3,400x. Use '
+            "'caffe' (or 'caffe-rgb') and give the model its own data "
+            'preprocessor (DMTSegmentor: model_overrides[name].'
+            'data_preprocessor)')
+    if input_space not in PREPROCESSORS:
+        raise ValueError(f'input_space must be one of {list(PREPROCESSORS)}'
+                         f', got {input_space!r}')
+    out = convert_keys(state_dict, num_classes)
+    if input_space == 'caffe-rgb':
+        out = flip_input_channels(out)
     return out
 
 
@@ -248,10 +248,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('dst', help='output checkpoint path')
     parser.add_argument(
         '--input-space',
-        choices=('caffe', 'rgb'),
         default='caffe',
-        help='caffe: unchanged (BGR, 0-255, Caffe mean); rgb: folded into '
-        'the ImageNet RGB mean/std input (default: caffe)')
+        help='caffe: unchanged (BGR, 0-255, Caffe mean, std 1); caffe-rgb: '
+        'conv1 input channels reversed for RGB input (RGB, 0-255, Caffe mean '
+        'in RGB order, std 1) (default: caffe)')
     parser.add_argument(
         '--num-classes',
         type=int,
@@ -260,12 +260,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         'dropped when they differ (e.g. 19 for Cityscapes)')
     args = parser.parse_args(argv)
 
+    if args.input_space not in PREPROCESSORS:
+        try:
+            convert({}, args.input_space)
+        except ValueError as e:
+            parser.error(str(e))
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
     state_dict = convert(checkpoint, args.input_space, args.num_classes)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    preprocessor = (
-        CAFFE_PREPROCESSOR
-        if args.input_space == 'caffe' else IMAGENET_PREPROCESSOR)
+    preprocessor = PREPROCESSORS[args.input_space]
     meta = dict(
         converted_from=osp.basename(args.src),
         converter='tools/model_converters/dst_cbc_coco2mmseg.py',
@@ -273,7 +275,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         mean=list(preprocessor['mean']),
         std=list(preprocessor['std']),
         bgr_to_rgb=preprocessor['bgr_to_rgb'])
-    torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
+    buf = io.BytesIO()
+    torch.save(dict(state_dict=state_dict, meta=meta), buf)
+    atomic_write_bytes(args.dst, buf.getvalue())
     has_head = any(k.startswith('decode_head.') for k in state_dict)
     print(f'Saved {len(state_dict)} tensors ({args.input_space} input, '
           f'classifier {"kept" if has_head else "dropped"}) to {args.dst}')

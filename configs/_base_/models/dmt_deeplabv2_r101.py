@@ -1,16 +1,18 @@
 # Two DeepLab-v2 ResNet-101 models for DMT (arXiv:2004.08514), diversified by
 # their pre-training as in the paper: model A from the MS-COCO DeepLab-v2,
-# model B from ImageNet. Both share one data preprocessor (DMTSegmentor
-# preprocesses each training batch once for the student, whichever it is), so
-# the COCO weights are used in ImageNet RGB input space: convert them with
+# model B from ImageNet. Each model has its own input normalisation, as in
+# the public code: model A the Caffe input of the COCO model (BGR, 0-255,
+# minus the Caffe mean, std 1; its weights unchanged), model B the ImageNet
+# input. DMTSegmentor preprocesses every batch with the data preprocessor of
+# the model in the student slot. Convert the COCO weights with
 #   python tools/model_converters/dst_cbc_coco2mmseg.py \
-#       resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_rgb_mmseg.pth \
-#       --input-space rgb
+#       resnet101COCO-41f33a49.pth pretrain/deeplabv2_coco_caffe_mmseg.pth
 # and the ImageNet ResNet-101 with
 #   python tools/model_converters/torchvision2mmseg.py \
 #       resnet101-63fe2227.pth pretrain/resnet101_imagenet_mmseg.pth
-# (docs/paper_settings.md). A config sets the crop/padding sizes of both
-# data preprocessors, the number of classes and the loss gammas.
+# (docs/paper_settings.md). A config sets the crop/padding sizes on
+# segmentor.data_preprocessor (both models inherit them), the number of
+# classes and the loss gammas.
 _base_ = ['./deeplabv2_r101.py']
 
 # mmcv loads images as BGR 0-255.
@@ -31,7 +33,7 @@ caffe_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 
-coco_checkpoint = 'pretrain/deeplabv2_coco_rgb_mmseg.pth'
+coco_checkpoint = 'pretrain/deeplabv2_coco_caffe_mmseg.pth'
 imagenet_checkpoint = 'pretrain/resnet101_imagenet_mmseg.pth'
 
 segmentor = _base_.model
@@ -52,11 +54,18 @@ model = dict(
     model_names=('A', 'B'),
     model_overrides=dict(
         # the whole network (backbone + classifier when the class count
-        # matches) from the COCO DeepLab-v2
-        A=dict(init_cfg=dict(type='Pretrained', checkpoint=coco_checkpoint)),
-        # the backbone from ImageNet; the classifier keeps its N(0, 0.01)
+        # matches) from the COCO DeepLab-v2, with its own Caffe input (merged
+        # over segmentor.data_preprocessor: the sizes are shared)
+        A=dict(
+            init_cfg=dict(type='Pretrained', checkpoint=coco_checkpoint),
+            data_preprocessor=caffe_preprocessor),
+        # the backbone from ImageNet; the classifier keeps its N(0, 0.01);
+        # the ImageNet input of segmentor.data_preprocessor
         B=dict(
             backbone=dict(
                 init_cfg=dict(
                     type='Pretrained', checkpoint=imagenet_checkpoint)))),
-    data_preprocessor=imagenet_preprocessor)
+    # None: each model uses its own data_preprocessor (a dict here would be
+    # one preprocessor for both; without the key, mmengine's Runner would
+    # fill in the config's top-level data_preprocessor)
+    data_preprocessor=None)

@@ -14,6 +14,7 @@ from mmseg.utils import SampleList
 from torch import Tensor
 
 from dmt_mm.models.losses.dmt_loss import DMTLoss
+from .per_model_preprocessor import PerModelDataPreProcessor
 
 
 class _StateBank(nn.Module):
@@ -52,20 +53,40 @@ class DMTSegmentor(BaseModel):
     teacher_conf``); the segmentor hands both to every :class:`DMTLoss` of the
     student through its batch context, so any MMSeg decode head works.
 
+    Each model has its own data preprocessor: the ``data_preprocessor`` of
+    its segmentor config (``segmentor`` merged with ``model_overrides[name]``).
+    When the two differ (the paper's model A takes the Caffe input of the
+    MS-COCO DeepLab-v2, model B the ImageNet input), ``self.data_preprocessor``
+    is a :class:`PerModelDataPreProcessor` that routes every batch of
+    ``train_step``/``val_step``/``test_step`` (and of the DDP wrapper, which
+    calls ``data_preprocessor`` itself) to the model in the student slot; the
+    student's own ``data_preprocessor`` is the same router, so its
+    ``test_step`` routes as well. When they are equal, one ordinary
+    preprocessor serves both, as before.
+
     Reference: Feng et al., "DMT: Dynamic Mutual Training for Semi-Supervised
     Learning", Pattern Recognition 2022, arXiv:2004.08514.
 
     Args:
         segmentor (dict): Config of the MMSeg segmentor (e.g. an
-            ``EncoderDecoder``) both models share.
+            ``EncoderDecoder``) both models share, ``data_preprocessor``
+            included.
         model_names (Sequence[str]): Names of the two models.
             Defaults to ``('A', 'B')``.
         model_overrides (dict, optional): Per-name config merged into
-            ``segmentor`` (e.g. a different ``init_cfg`` for diversity).
-        eval_model (str, optional): Model used by ``val_step``/``test_step``;
+            ``segmentor`` (e.g. a different ``init_cfg`` for diversity, or a
+            ``data_preprocessor`` with another mean/std for one model).
+        eval_model (str, optional): Model that ``val_step``/``test_step``
+            put in the student slot (before preprocessing) and evaluate;
             None evaluates the model in the student slot (what training
-            validation wants). ``tools/test.py`` sets it. Defaults to None.
-        data_preprocessor (dict, optional): Defaults to the segmentor's.
+            validation and the labelling pass want). ``tools/test.py`` sets
+            it. Defaults to None.
+        data_preprocessor (dict | nn.Module, optional): One preprocessor for
+            both models (older configs). Leave None (the default) to use
+            each model's own; if given, it must equal the models' own
+            preprocessor configs, which must then be equal. Note that
+            mmengine's ``Runner`` fills it from a config's top-level
+            ``data_preprocessor`` when the model dict has no such key.
         init_cfg (dict, optional): Unused; each model initialises itself.
     """
 
@@ -90,17 +111,38 @@ class DMTSegmentor(BaseModel):
                              f'None, got {eval_model!r}')
         if isinstance(segmentor, ConfigDict):
             segmentor = segmentor.to_dict()
+        cfgs = {
+            name: self._model_cfg(segmentor, model_overrides.get(name))
+            for name in model_names
+        }
+        own = {n: cfgs[n].get('data_preprocessor') for n in model_names}
+        per_model = not _same_cfg(*own.values())
+        first = own[model_names[0]]
         if data_preprocessor is None:
-            data_preprocessor = segmentor.get('data_preprocessor')
+            data_preprocessor = (
+                PerModelDataPreProcessor(own, active=model_names[0])
+                if per_model else first)
+        elif per_model or (isinstance(data_preprocessor, dict)
+                           and first is not None
+                           and not _same_cfg(first, data_preprocessor)):
+            raise ValueError(
+                f'model.data_preprocessor={data_preprocessor} is not the '
+                f'data_preprocessor of the models ({own}: '
+                'segmentor.data_preprocessor merged with model_overrides); '
+                'set model.data_preprocessor=None so that each model uses its '
+                "own (mmengine's Runner fills it from the config's top-level "
+                'data_preprocessor when the model dict has none)')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.model_names = model_names
         self.eval_model = eval_model
-        self._cfgs = {
-            name: self._model_cfg(segmentor, model_overrides.get(name))
-            for name in model_names
-        }
+        self._cfgs = cfgs
         self.student = MODELS.build(self._cfgs[model_names[0]])
+        if isinstance(self.data_preprocessor, PerModelDataPreProcessor):
+            # the student's own test_step routes too (one shared module; no
+            # persistent state, so the state dict layout is unchanged)
+            self.student.data_preprocessor = self.data_preprocessor
+            self.register_load_state_dict_post_hook(_route_after_load)
         self.bank = _StateBank(self.student.state_dict())
         self.register_buffer('active_index', torch.zeros((), dtype=torch.long))
         self._dmt_losses: List[DMTLoss] = [
@@ -135,7 +177,7 @@ class DMTSegmentor(BaseModel):
         other.init_weights()
         with torch.no_grad():
             self._copy_state(other.state_dict(), self._bank_state())
-        self.active_index.fill_(0)
+        self._set_active(self.model_names[0])
         del other
 
     def _bank_state(self) -> Dict[str, Tensor]:
@@ -166,7 +208,17 @@ class DMTSegmentor(BaseModel):
             tmp = s.data.clone()
             s.data.copy_(b.data)
             b.data.copy_(tmp)
+        self._set_active(name)
+
+    def _set_active(self, name: str) -> None:
         self.active_index.fill_(self.model_names.index(name))
+        self._route_preprocessor(name)
+
+    def _route_preprocessor(self, name: Optional[str] = None) -> None:
+        """Point the per-model preprocessor at model ``name`` (default: the
+        one ``active_index`` names)."""
+        if isinstance(self.data_preprocessor, PerModelDataPreProcessor):
+            self.data_preprocessor.active = name or self.active_name
 
     def model_state_dict(self, name: str) -> 'OrderedDict[str, Tensor]':
         """Plain MMSeg state dict (detached copies) of model ``name``."""
@@ -176,6 +228,24 @@ class DMTSegmentor(BaseModel):
         src = (self.student.state_dict()
                if name == self.active_name else self.bank.state_dict())
         return OrderedDict((k, v.detach().clone()) for k, v in src.items())
+
+    # ----------------------------------------------------------------- steps
+    def _activate_eval_model(self) -> None:
+        if self.eval_model is not None and self.eval_model != self.active_name:
+            self.activate(self.eval_model)
+
+    def val_step(self, data) -> list:
+        """Predict with ``eval_model`` (else the active model), preprocessed
+        by that model's data preprocessor."""
+        self._activate_eval_model()
+        return super().val_step(data)
+
+    def test_step(self, data) -> list:
+        """Like :meth:`val_step`. With ``eval_model=None`` this is the
+        labelling pass's call: ``activate(name)`` then ``test_step(data)``
+        returns model ``name``'s ``seg_logits``/``pred_sem_seg``."""
+        self._activate_eval_model()
+        return super().test_step(data)
 
     # --------------------------------------------------------------- forward
     def forward(self,
@@ -248,12 +318,24 @@ class DMTSegmentor(BaseModel):
         return losses
 
     def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
-        if self.eval_model is not None and self.eval_model != self.active_name:
-            self.activate(self.eval_model)
+        self._activate_eval_model()
         return self.student.predict(inputs, data_samples)
 
     def _forward(self, inputs: Tensor, data_samples=None):
         return self.student._forward(inputs, data_samples)
+
+
+def _same_cfg(a, b) -> bool:
+    """Equal configs, ignoring the ``_scope_`` key that ``Config`` adds."""
+    def strip(d):
+        return None if d is None else {
+            k: v for k, v in dict(d).items() if k != '_scope_'}
+    return strip(a) == strip(b)
+
+
+def _route_after_load(module: DMTSegmentor, incompatible_keys) -> None:
+    """State-dict post hook: ``active_index`` may have changed."""
+    module._route_preprocessor()
 
 
 __all__ = ['DMTSegmentor']
