@@ -11,3 +11,15 @@ _base_ = [
     '../_base_/schedules/dmt_cls.py',
 ]
 train_cfg = dict(phase0_epochs=2120, phase_epochs=750)
+# The public classifier keeps PyTorch's nn.Linear initialisation (Kaiming
+# uniform, a = sqrt(5)) with a zero bias (docs/paper_settings.md, section 7).
+model = dict(
+    head=dict(
+        init_cfg=dict(
+            type='Kaiming',
+            layer='Linear',
+            a=5**0.5,
+            mode='fan_in',
+            nonlinearity='leaky_relu',
+            distribution='uniform',
+            bias=0.)))

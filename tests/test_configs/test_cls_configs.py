@@ -34,8 +34,14 @@ def test_cifar_configs_hold_the_published_values(path, num_labeled,
                                                                    0.75)
     ow = cfg.optim_wrapper
     assert ow.type == 'AmpOptimWrapper' and ow.loss_scale == 'dynamic'
+    # phase 0 at the public main_fs.py default 0.2, DMT phases at 0.1
     assert ow.optimizer == dict(
-        type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4)
+        type='SGD', lr=0.2, momentum=0.9, weight_decay=5e-4)
+    assert cfg.train_cfg.dmt_lr == 0.1
+    # the public normalisation and classifier initialisation
+    assert cfg.data_preprocessor.mean == [125.299, 122.999, 113.901]
+    assert cfg.data_preprocessor.std == [63.0, 62.1, 66.7]
+    assert m.head.init_cfg.type == 'Kaiming' and m.head.init_cfg.a == 5**0.5
     assert [s.type for s in cfg.param_scheduler] == ['CosineAnnealingLR']
     assert cfg.param_scheduler[0].by_epoch is False
     tc = cfg.train_cfg
@@ -59,7 +65,7 @@ def test_cifar_configs_hold_the_published_values(path, num_labeled,
     assert (ra.num_ops, ra.max_magnitude) == (1, 10) and 'Cutout' not in steps
     assert steps['RandomCrop'].padding == 4 and 'RandomFlip' in steps
     hooks = {h.type: h for h in cfg.custom_hooks}
-    assert hooks['EMAHook'].momentum == 0.001  # decay 0.999
+    assert hooks['EMAHook'].momentum == 0.999  # the public code's update
     assert set(hooks['MutualTrainingHook']) == {'type'}
     assert cfg.train_cfg.metric == 'accuracy/top1'
     assert cfg.val_evaluator.type == 'Accuracy'

@@ -20,8 +20,43 @@ SNAPSHOT = REPO / 'tests/data/merged_configs_v0.1.json'
 with open(SNAPSHOT) as f:
     OLD = json.load(f)
 
+_CIFAR = ('configs/dmt/dmt_wrn28-2_cifar10-4000.py',
+          'configs/dmt/dmt_wrn28-2_cifar10-1000.py')
+_COCO_A = ('configs/dmt/dmt_deeplabv2-r101_voc12aug-1-50.py',
+           'configs/dmt/dmt_deeplabv2-r101_voc12aug-1-20.py',
+           'configs/dmt/dmt_deeplabv2-r101_voc12aug-1-8.py',
+           'configs/dmt/dmt_deeplabv2-r101_cityscapes-1-30.py',
+           'configs/dmt/dmt_deeplabv2-r101_cityscapes-1-8.py')
+_SEG = _COCO_A + ('configs/dmt/dmt_deeplabv2-r101_voc12aug-1-106.py', )
+
 #: (config, dotted key): why the value differs from dmt_mm 0.1.
-CHANGED = {}
+CHANGED = {
+    # issue 14 (fidelity to the public code)
+    **{(p, k): 'the public CIFAR-10 augmentation (DSTRandAugment)'
+       for p in _CIFAR for k in ('train_pipeline', 'train_dataloader')},
+    **{(p, 'optim_wrapper.optimizer.lr'): 'public phase-0 lr 0.2'
+       for p in _CIFAR},
+    **{(p, 'train_cfg.dmt_lr'): 'public DMT-phase lr 0.1' for p in _CIFAR},
+    **{(p, 'custom_hooks.1.momentum'): "the public code's EMA update"
+       for p in _CIFAR},
+    **{(p, 'data_preprocessor'): 'the public normalisation'
+       for p in _CIFAR},
+    **{(p, 'model.head.init_cfg'): "the public classifier init"
+       for p in _CIFAR},
+    ('configs/dmt/dmt_wrn10-2_digits-50.py', 'train_cfg.dmt_lr'):
+    'the digits demo keeps lr 0.1 in every phase (the base now has 0.1/0.2)',
+    **{(p, k): 'per-model preprocessors instead of the folded COCO model'
+       for p in _SEG
+       for k in ('model.data_preprocessor', 'model.model_overrides',
+                 'model.segmentor.data_preprocessor', 'preprocess',
+                 'coco_rgb_checkpoint', 'coco_caffe_checkpoint',
+                 'coco_checkpoint', 'caffe_preprocessor',
+                 'imagenet_preprocessor', 'segmentor.data_preprocessor')},
+    **{(p, k): "the public classifier keeps PyTorch's initialisation"
+       for p in _SEG
+       for k in ('model.segmentor.decode_head.init_cfg',
+                 'segmentor.decode_head.init_cfg')},
+}
 
 
 def _plain(cfg: Config) -> dict:

@@ -322,7 +322,7 @@ def test_cifar_pipeline_on_fabricated_cifar(tmp_path, monkeypatch,
     from mmpretrain.datasets import CIFAR10
     from mmpretrain.registry import DATASETS
 
-    from dmt_mm.datasets import rank_and_cut
+    from dmt_mm.utils.curriculum import rank_and_cut
     monkeypatch.setattr(CIFAR10, 'train_list',
                         [[n, None] for n, _ in CIFAR10.train_list])
     monkeypatch.setattr(CIFAR10, 'test_list',

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from conftest import load_tool
-from test_paper_configs import fabricate_cityscapes, fabricate_voc
+from fabricated_data import fabricate_cityscapes, fabricate_voc
 
 ms = load_tool('tools/dataset_converters/make_splits.py', 'make_splits')
 

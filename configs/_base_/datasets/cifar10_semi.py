@@ -27,6 +27,12 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
+# The public code's normalisation (classification/utils/common.py: mean
+# (0.49137, 0.48235, 0.44667), std (0.24706, 0.24353, 0.26157) of [0, 1]
+# pixels), not MMPretrain's CIFAR-10 values.
+data_preprocessor = dict(
+    mean=[125.299, 122.999, 113.901], std=[63.000, 62.100, 66.700])
+
 # 496 pseudo-labelled + 16 labelled samples per batch of 512; phase 0 trains
 # on batches of 512 labelled samples.
 train_dataloader = dict(
