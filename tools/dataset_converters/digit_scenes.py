@@ -30,6 +30,10 @@ Output (MMSegmentation's standard layout)::
     <out>/splits/labeled_a.txt             labelled train stems for model A
     <out>/splits/labeled_b.txt             disjoint labelled stems, model B
     <out>/splits/unlabeled.txt             all other train stems
+    <out>/splits/labeled_<n>_seed<s>.txt   for every split seed s (default
+    <out>/splits/unlabeled_<n>_seed<s>.txt 0, 1, 2): n labelled train stems
+                                           shared by both models and the
+                                           other train stems
     <out>/splits/val.txt                   all val stems
     <out>/meta.json                        arguments, classes, counts, pools,
                                            per-scene sources, content hash
@@ -283,20 +287,32 @@ def compose_scene(rng: np.random.Generator, size: int, images: np.ndarray,
     return img, label, [int(s) for s in sources]
 
 
-def _args_dict(num_train, num_val, num_labeled, size, seed,
-               val_fraction) -> dict:
+def _args_dict(num_train, num_val, num_labeled, size, seed, val_fraction,
+               split_seeds) -> dict:
     return dict(
         num_train=int(num_train),
         num_val=int(num_val),
         num_labeled=int(num_labeled),
         size=int(size),
         seed=int(seed),
-        val_fraction=float(val_fraction))
+        val_fraction=float(val_fraction),
+        split_seeds=[int(s) for s in split_seeds])
+
+
+def seed_split_names(num_labeled: int, split_seed: int) -> Tuple[str, str]:
+    """File names (under ``splits/``) of the labelled and unlabelled train
+    stems of split seed ``split_seed``."""
+    return (f'labeled_{num_labeled}_seed{split_seed}.txt',
+            f'unlabeled_{num_labeled}_seed{split_seed}.txt')
 
 
 def _required_files(meta: dict) -> List[str]:
     """Relative paths of the files a build described by ``meta`` has."""
-    files = [osp.join('splits', name) for name in _SPLIT_FILES]
+    args = meta.get('args', {})
+    names = list(_SPLIT_FILES)
+    for s in args.get('split_seeds', []):
+        names += seed_split_names(args['num_labeled'], s)
+    files = [osp.join('splits', name) for name in names]
     for split in ('train', 'val'):
         for stem in meta.get('scene_sources', {}).get(split, {}):
             for sub in ('img_dir', 'ann_dir'):
@@ -311,6 +327,7 @@ def build_digit_scenes(out_dir: str,
                        size: int = 64,
                        seed: int = 0,
                        val_fraction: float = 0.3,
+                       split_seeds: Sequence[int] = (0, 1, 2),
                        skip_if_exists: bool = True) -> Dict:
     """Generate the digit scenes data set into ``out_dir``.
 
@@ -327,6 +344,10 @@ def build_digit_scenes(out_dir: str,
             ``numpy.random.default_rng``. Defaults to 0.
         val_fraction (float): Fraction of the source digits (per class) in
             the val pool. Defaults to 0.3.
+        split_seeds (Sequence[int]): For each, a random labelled subset of
+            ``num_labeled`` train scenes (both models share it) and the
+            other train scenes as unlabelled, drawn from
+            ``default_rng([seed, 4, split_seed])``. Defaults to (0, 1, 2).
         skip_if_exists (bool): Return at once when ``meta.json`` in
             ``out_dir`` records the same arguments and all listed files
             exist. Defaults to True.
@@ -337,8 +358,12 @@ def build_digit_scenes(out_dir: str,
         ``unlabeled``.
     """
     check_args(num_train, num_val, num_labeled, size, seed, val_fraction)
+    for s in split_seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
+                or s < 0:
+            raise ValueError(f'split seeds must be ints >= 0, got {s!r}')
     args = _args_dict(num_train, num_val, num_labeled, size, seed,
-                      val_fraction)
+                      val_fraction, split_seeds)
     out_dir = str(out_dir)
     if skip_if_exists:
         summary = existing_build_summary(out_dir, FORMAT_VERSION, args,
@@ -402,8 +427,14 @@ def build_digit_scenes(out_dir: str,
         labeled_b=labeled_b,
         unlabeled=unlabeled,
         val=stems['val'])
+    splits = {f'{k}.txt': v for k, v in splits.items()}
+    for s in split_seeds:
+        perm = np.random.default_rng([seed, 4, int(s)]).permutation(num_train)
+        lab_name, unl_name = seed_split_names(num_labeled, int(s))
+        splits[lab_name] = sorted(train_stems[i] for i in perm[:num_labeled])
+        splits[unl_name] = sorted(train_stems[i] for i in perm[num_labeled:])
     for name, lines in splits.items():
-        rel = f'splits/{name}.txt'
+        rel = f'splits/{name}'
         data = ''.join(line + '\n' for line in lines).encode()
         write_bytes(osp.join(out_dir, rel), data)
         written[rel] = data
@@ -456,6 +487,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--size', type=int, default=64, help='scene side')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--split-seeds',
+        type=int,
+        nargs='+',
+        default=[0, 1, 2],
+        help='one shared labelled subset (and the unlabelled rest) per seed')
+    parser.add_argument(
         '--val-fraction',
         type=float,
         default=0.3,
@@ -490,6 +527,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             size=args.size,
             seed=args.seed,
             val_fraction=args.val_fraction,
+            split_seeds=args.split_seeds,
             skip_if_exists=args.skip_if_exists)
     except (TypeError, ValueError) as e:
         if argv is None:  # called from the shell: no traceback
