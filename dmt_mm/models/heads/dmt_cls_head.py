@@ -104,40 +104,37 @@ def unpack_cls_targets(data_samples: Sequence[DataSample],
                     'CutMix) from train_cfg/data_preprocessor; DMT mixes '
                     'inside the classifier')
             raise KeyError(f'data sample {i} has no gt_label')
-        label = torch.as_tensor(ds.gt_label)
-        if label.numel() != 1:
-            raise ValueError(f'data sample {i} has {label.numel()} labels; '
-                             'DMT needs exactly one label per sample')
-        labels.append(label.reshape(1).to(device, non_blocking=True))
-        flags.append(bool(ds.metainfo.get('is_pseudo', False)))
-    labels = torch.cat(labels).long()
+        labels.append(torch.as_tensor(ds.gt_label).view(-1))
+        flags.append(bool(ds.get('is_pseudo', False)))
+    if sum(label.numel() for label in labels) != len(labels):
+        i = next(i for i, y in enumerate(labels) if y.numel() != 1)
+        raise ValueError(f'data sample {i} has {labels[i].numel()} labels; '
+                         'DMT needs exactly one label per sample')
+    labels = torch.cat(labels).to(device, torch.long, non_blocking=True)
     is_pseudo = torch.tensor(flags).to(device, non_blocking=True)
     if not any(flags):
         return labels, None, is_pseudo
-    confs = []
-    for i, (ds, pseudo) in enumerate(zip(data_samples, flags)):
-        conf = 1.0
-        if pseudo:
-            if 'teacher_conf' not in ds:
-                raise KeyError(
-                    f'pseudo-labelled data sample {i} has no teacher_conf; '
-                    "pack it with PackInputs(algorithm_keys=('teacher_conf', "
-                    '))')
-            conf = ds.teacher_conf
-            if isinstance(conf, Tensor):
-                if conf.numel() != 1:
-                    raise ValueError(
-                        f'teacher_conf of data sample {i} must have one '
-                        f'element, got shape {tuple(conf.shape)}')
-            elif not 0.0 <= float(conf) <= 1.0:
-                raise ValueError(f'teacher_conf of data sample {i} must be a '
-                                 f'probability in [0, 1], got {conf}')
-        confs.append(conf)
+    confs = [1.0] * len(flags)
+    for i, ds in enumerate(data_samples):
+        if not flags[i]:
+            continue
+        if 'teacher_conf' not in ds:
+            raise KeyError(
+                f'pseudo-labelled data sample {i} has no teacher_conf; pack '
+                "it with PackInputs(algorithm_keys=('teacher_conf', ))")
+        conf = confs[i] = ds.teacher_conf
+        if isinstance(conf, Tensor):
+            if conf.numel() != 1:
+                raise ValueError(f'teacher_conf of data sample {i} must have '
+                                 f'one element, got shape {tuple(conf.shape)}')
+        elif not 0.0 <= conf <= 1.0:
+            raise ValueError(f'teacher_conf of data sample {i} must be a '
+                             f'probability in [0, 1], got {conf}')
     if not any(isinstance(c, Tensor) for c in confs):
         teacher_conf = torch.tensor(confs, dtype=torch.float32)
         return labels, teacher_conf.to(device, non_blocking=True), is_pseudo
-    teacher_conf = torch.stack([
-        torch.as_tensor(c, dtype=torch.float32).reshape(()).to(
+    teacher_conf = torch.cat([
+        torch.as_tensor(c, dtype=torch.float32).view(-1).to(
             device, non_blocking=True) for c in confs
     ])
     return labels, teacher_conf, is_pseudo
