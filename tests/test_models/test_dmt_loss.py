@@ -514,3 +514,10 @@ def test_module_forward_has_no_host_sync_and_runs_the_rule_once(monkeypatch):
     assert float(out.detach()) == pytest.approx(
         float(expected.detach()), rel=1e-6)
     assert logits.grad is not None
+
+
+def test_to_device_async_keeps_tensors_already_there():
+    from dmt_mm.models.losses.dmt_rule import to_device_async
+    t = torch.arange(3)
+    assert to_device_async(t, 'cpu') is t
+    assert to_device_async(t, torch.device('cpu')) is t

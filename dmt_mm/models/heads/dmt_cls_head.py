@@ -33,7 +33,7 @@ from dmt_mm.models.losses.dmt_mixup_loss import (NO_IGNORE, check_vector,
                                                  mixup_ce)
 from dmt_mm.models.losses.dmt_rule import (check_logits_label,
                                            check_nonnegative, dmt_rule,
-                                           dmt_rule_stats)
+                                           dmt_rule_stats, to_device_async)
 
 
 def ramp_gamma(gamma_max: float, step: Union[int, float],
@@ -79,9 +79,10 @@ def unpack_cls_targets(data_samples: Sequence[DataSample],
       'is_pseudo'))`` puts both there.
 
     Whether the batch has pseudo-labelled samples is decided on the host
-    (the flags are Python metainfo) and nothing is read back from the
-    device; a float confidence is checked to lie in ``[0, 1]``, a tensor one
-    (already on the device) is not.
+    (the flags are Python metainfo), nothing is read back from the device
+    and host values reach it by asynchronous copies; a float confidence is
+    checked to lie in ``[0, 1]``, a tensor one (already on the device) is
+    not.
 
     Args:
         data_samples (Sequence[DataSample]): The batch.
@@ -110,8 +111,8 @@ def unpack_cls_targets(data_samples: Sequence[DataSample],
         i = next(i for i, y in enumerate(labels) if y.numel() != 1)
         raise ValueError(f'data sample {i} has {labels[i].numel()} labels; '
                          'DMT needs exactly one label per sample')
-    labels = torch.cat(labels).to(device, torch.long, non_blocking=True)
-    is_pseudo = torch.tensor(flags).to(device, non_blocking=True)
+    labels = to_device_async(torch.cat(labels), device).long()
+    is_pseudo = to_device_async(torch.tensor(flags), device)
     if not any(flags):
         return labels, None, is_pseudo
     confs = [1.0] * len(flags)
@@ -132,10 +133,10 @@ def unpack_cls_targets(data_samples: Sequence[DataSample],
                              f'probability in [0, 1], got {conf}')
     if not any(isinstance(c, Tensor) for c in confs):
         teacher_conf = torch.tensor(confs, dtype=torch.float32)
-        return labels, teacher_conf.to(device, non_blocking=True), is_pseudo
+        return labels, to_device_async(teacher_conf, device), is_pseudo
     teacher_conf = torch.cat([
-        torch.as_tensor(c, dtype=torch.float32).view(-1).to(
-            device, non_blocking=True) for c in confs
+        to_device_async(torch.as_tensor(c, dtype=torch.float32).view(-1),
+                        device) for c in confs
     ])
     return labels, teacher_conf, is_pseudo
 

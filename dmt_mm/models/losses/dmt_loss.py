@@ -25,7 +25,8 @@ from mmseg.registry import MODELS
 
 from .dmt_rule import (check_is_pseudo, check_like_label, check_int,
                        check_logits_label, check_nonnegative, dmt_rule,
-                       dmt_rule_stats, dmt_weight_stats, dmt_weights)
+                       dmt_rule_stats, dmt_weight_stats, dmt_weights,
+                       to_device_async)
 
 def _weighted_ce(logits: Tensor, label: Tensor, valid: Tensor,
                  w: Tensor) -> Tensor:
@@ -315,8 +316,8 @@ class DMTLoss(nn.Module):
         if self._teacher_conf is not None:
             device = cls_score.device
             teacher_conf = _pad_like_label(
-                self._teacher_conf.to(device, non_blocking=True), label)
-            is_pseudo = self._is_pseudo.to(device, non_blocking=True)
+                to_device_async(self._teacher_conf, device), label)
+            is_pseudo = to_device_async(self._is_pseudo, device)
         loss, stats = _dmt_loss(cls_score, label, teacher_conf, is_pseudo,
                                 self.gamma1, self.gamma2, ignore_index,
                                 weight, self.dynamic)

@@ -137,6 +137,22 @@ def check_is_pseudo(is_pseudo, logits: Tensor) -> Optional[Tensor]:
     return is_pseudo.to(device=logits.device, dtype=torch.bool)
 
 
+def to_device_async(tensor: Tensor, device) -> Tensor:
+    """Move a tensor made on the host to ``device`` without waiting.
+
+    A plain ``.to('cuda')`` of pageable host memory waits for the copy, and
+    so for the work already queued on the stream (a host-device sync); from
+    pinned memory with ``non_blocking=True`` it is queued like a kernel.
+    Tensors already on ``device`` are returned as they are.
+    """
+    device = torch.device(device)
+    if tensor.device == device:
+        return tensor
+    if device.type == 'cuda' and tensor.device.type == 'cpu':
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 # ---------------------------------------------------------------------------
 # the weight rule (single implementation, unchecked, no host-device sync)
 # ---------------------------------------------------------------------------
@@ -308,5 +324,6 @@ def dmt_weight_stats(student_logits: Tensor,
 
 __all__ = [
     'DMTRule', 'dmt_rule', 'dmt_rule_stats', 'dmt_weights',
-    'dmt_weight_stats', 'check_nonnegative', 'check_int', 'check_logits_label'
+    'dmt_weight_stats', 'check_nonnegative', 'check_int',
+    'check_logits_label', 'to_device_async'
 ]
