@@ -80,7 +80,8 @@ def test_wheel_list_is_what_the_gpu_machine_lacks(capsys):
     listed = capsys.readouterr().out.split('\n')
     names = {line.split('==')[0] for line in listed if line}
     for needed in ('mmengine', 'mmsegmentation', 'mmpretrain', 'addict',
-                   'yapf', 'termcolor', 'ftfy', 'prettytable', 'setuptools'):
+                   'yapf', 'termcolor', 'ftfy', 'prettytable', 'setuptools',
+                   'wheel'):
         assert needed in names
     for present in ('torch', 'torchvision', 'numpy', 'opencv-python',
                     'scipy', 'matplotlib', 'rich', 'regex', 'pyyaml'):

@@ -68,10 +68,12 @@ xxhash yarl zipp
 """.split()
 #: Satisfied there under another name.
 ALIASES = {'opencv-python': 'opencv-python-headless'}
-#: Needed although present there in another version: mmcv's build and
-#: mmengine's ``mmseg::`` config paths import ``pkg_resources``, which recent
-#: setuptools no longer ship (tools/setup_env.sh pins the same).
-FORCE = {'setuptools'}
+#: Carried although present there, in the versions that built mmcv here:
+#: mmcv's build and mmengine's ``mmseg::`` config paths import
+#: ``pkg_resources``, which recent setuptools no longer ship
+#: (tools/setup_env.sh pins setuptools<70), and ``wheel`` provides
+#: ``bdist_wheel`` to that setuptools.
+FORCE = {'setuptools', 'wheel'}
 #: Python 3.12 on Linux x86-64, for environment markers.
 TARGET_ENV = dict(
     python_version='3.12', python_full_version='3.12.3', os_name='posix',
