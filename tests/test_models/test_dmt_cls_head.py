@@ -417,13 +417,13 @@ def test_eval_mode_weights_use_running_stats():
         model.train()
     head = model.head
     seen = {}
-    original = head.dmt_sample_weights
+    original = head.sample_weights
 
     def spy(logits, *args, **kwargs):
         seen['logits'] = logits.clone()
         return original(logits, *args, **kwargs)
 
-    head.dmt_sample_weights = spy
+    head.sample_weights = spy
     model.loss(x, _samples(labels, pseudo, conf))
     torch.testing.assert_close(seen['logits'], logits_eval)
 
@@ -473,11 +473,13 @@ def test_labelled_only_with_mixup_skips_weight_forward():
 def test_classifier_gamma_and_train_step():
     from mmengine.optim import OptimWrapper
     model = _classifier()
-    model.set_gamma_progress(0, 100)
-    assert model.gamma1 == pytest.approx(2.0 * math.exp(-5))
+    # The head owns the ramp; the classifier has no copy of it.
+    assert not hasattr(model, 'set_gamma_progress')
+    assert not hasattr(model, 'gamma1')
+    model.head.set_gamma_progress(0, 100)
+    assert model.head.gamma1 == pytest.approx(2.0 * math.exp(-5))
     assert model.head.gamma2 == pytest.approx(2.0 * math.exp(-5))
-    model.gamma1 = 1.5
-    assert model.head.gamma1 == 1.5
+    model.head.gamma1 = 1.5
 
     x, labels, pseudo, conf = _batch()
     data = dict(
@@ -506,3 +508,89 @@ def test_classifier_rejects_batch_augments_and_other_heads():
                           in_channels=64)))
     assert isinstance(_classifier(), DMTImageClassifier)
     assert isinstance(_classifier().head, DMTClsHead)
+
+
+# ----------------------------------------- dynamic=False and the hot path
+
+
+def test_head_not_dynamic_weights_one_same_diagnostics():
+    logits = torch.tensor([
+        [2.0, 0.0, 0.0],  # pseudo y=0, agree
+        [3.0, 0.0, 0.0],  # pseudo y=1, disagree, student wins
+        [0.5, 0.0, 0.0],  # pseudo y=2, disagree, teacher more confident
+        [5.0, 0.0, 0.0],  # labelled
+    ])
+    labels = torch.tensor([0, 1, 2, 1])
+    conf = torch.tensor([0.9, 0.5, 0.95, 1.0])
+    is_pseudo = torch.tensor([True, True, True, False])
+    flat = _head(gamma1=2.0, gamma2=3.0, dynamic=False)
+    dyn = _head(gamma1=2.0, gamma2=3.0)
+    w, stats = flat.dmt_sample_weights(
+        logits, labels, conf, is_pseudo, return_stats=True)
+    _, dyn_stats = dyn.dmt_sample_weights(
+        logits, labels, conf, is_pseudo, return_stats=True)
+    assert w.tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert stats['dmt_weight'].item() == 1.0
+    assert stats['dmt_disagree'].item() == pytest.approx(2 / 3)
+    assert stats['dmt_student_wins'].item() == pytest.approx(1 / 3)
+    for key in ('dmt_disagree', 'dmt_student_wins', 'dmt_pseudo_ratio'):
+        assert stats[key].item() == dyn_stats[key].item()
+    # the un-mixed loss is plain cross entropy over the batch
+    feats = (torch.randn(4, 4), )
+    samples = _samples([0, 1, 2, 1], [True, True, True, False],
+                       [0.9, 0.5, 0.95, None])
+    losses = flat.loss(feats, samples)
+    torch.testing.assert_close(
+        losses['loss'],
+        F.cross_entropy(flat(feats), torch.tensor([0, 1, 2, 1])))
+    assert losses['dmt_weight'].item() == 1.0
+    with pytest.raises(TypeError, match='dynamic'):
+        _head(dynamic='no')
+
+
+def test_classifier_not_dynamic_mixes_labels_with_weight_one():
+    model = _classifier(head=dict(dynamic=False))
+    reference = copy.deepcopy(model)
+    dynamic = _classifier()
+    dynamic.load_state_dict(model.state_dict())
+    x, labels, pseudo, conf = _batch()
+    np.random.seed(4)
+    torch.manual_seed(4)
+    losses = model.loss(x, _samples(labels, pseudo, conf))
+    np.random.seed(4)
+    torch.manual_seed(4)
+    dyn = dynamic.loss(x, _samples(labels, pseudo, conf))
+    np.random.seed(4)
+    torch.manual_seed(4)
+    mixed, perm, lam = mix_batch(x, alpha=0.75)
+    logits = reference(mixed, mode='tensor').detach().numpy()
+    assert losses['loss'].item() == pytest.approx(
+        _np_mixup_loss(logits, labels, np.ones(6), perm.numpy(), lam),
+        rel=1e-5)
+    assert losses['dmt_weight'].item() == 1.0
+    assert dyn['dmt_weight'].item() < 1.0
+    for key in ('dmt_disagree', 'dmt_student_wins', 'dmt_pseudo_ratio'):
+        assert losses[key].item() == pytest.approx(dyn[key].item())
+
+
+@pytest.mark.parametrize('mixup_alpha', [0.75, None])
+def test_classifier_loss_no_host_sync_rule_once(monkeypatch, mixup_alpha):
+    import importlib
+
+    from sync_guard import no_host_sync
+    head_module = importlib.import_module('dmt_mm.models.heads.dmt_cls_head')
+    calls = []
+    rule = head_module.dmt_rule
+    monkeypatch.setattr(head_module, 'dmt_rule',
+                        lambda *a, **k: calls.append(1) or rule(*a, **k))
+    model = _classifier(head=dict(mixup_alpha=mixup_alpha))
+    x, labels, pseudo, conf = _batch()
+    samples = _samples(labels, pseudo, conf)
+    with no_host_sync():
+        losses = model.loss(x, samples)
+        losses['loss'].backward()
+        # a labelled-only batch takes the other branch, also without a sync
+        model.loss(x, _samples(labels, [False] * 6, [None] * 6))
+    assert len(calls) == 1
+    assert losses['dmt_gamma1'].item() == pytest.approx(2.0)
+    assert model.head.fc.weight.grad is not None

@@ -5,6 +5,7 @@ Logit rows are logs of small integers, so the student's softmax is known in
 closed form: ``[ln 6, ln 3, ln 1] -> p = [0.6, 0.3, 0.1]``. Expected values
 are computed with ``math``/``numpy`` from those probabilities.
 """
+import importlib
 import math
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch.nn.functional as F
 from dmt_mm.models.losses.dmt_loss import (DMTLoss, dmt_loss,
                                            dmt_pseudo_context,
                                            dmt_weight_stats, dmt_weights)
+from dmt_mm.models.losses.dmt_rule import dmt_rule, dmt_rule_stats
+from sync_guard import no_host_sync
 
 G1, G2 = 2.0, 3.0  # distinct so that the branches can be told apart
 LOGITS_A = [math.log(6), math.log(3), math.log(1)]  # p = [.6, .3, .1]
@@ -413,3 +416,108 @@ def test_as_fcn_head_loss_decode():
     assert float(last['dmt_student_wins']) == pytest.approx(
         float(stats['student_wins']))
     assert 0 < float(stats['disagree']) < 1  # the rule was exercised
+
+
+# ---------------------------------------------------------------------------
+# dynamic=False: the ablation without dynamic weights
+# ---------------------------------------------------------------------------
+
+
+def test_loss_not_dynamic_is_plain_ce_with_the_same_diagnostics():
+    logits, label, conf, is_pseudo, probs, ys, _ = _mixed_batch()
+    loss, stats = dmt_loss(logits, label, conf, is_pseudo, G1, G2,
+                           return_stats=True, dynamic=False)
+    # every non-ignored target weighs 1: CE averaged over the 5 valid ones
+    ce = [-math.log(p[y]) for p, y in zip(probs, ys) if y is not None]
+    assert float(loss) == pytest.approx(sum(ce) / 5, rel=1e-6)
+    assert float(loss) == pytest.approx(
+        float(F.cross_entropy(logits, label, ignore_index=255)), rel=1e-6)
+    # the weight applied to the 3 pseudo targets is 1; the rates are those
+    # of the dynamic rule (1 disagreement of 3, won by the student)
+    _, dyn = dmt_loss(logits, label, conf, is_pseudo, G1, G2,
+                      return_stats=True)
+    assert float(stats['mean_weight']) == 1.0
+    for key in ('disagree', 'student_wins', 'pseudo_ratio'):
+        assert float(stats[key]) == float(dyn[key])
+    assert float(stats['student_wins']) == pytest.approx(1 / 3)
+    assert float(stats['pseudo_ratio']) == pytest.approx(3 / 5)
+
+
+def test_module_not_dynamic():
+    logits, label, conf, is_pseudo, probs, ys, _ = _mixed_batch()
+    module = DMTLoss(gamma1=G1, gamma2=G2, dynamic=False)
+    assert 'dynamic=False' in repr(module)
+    with pytest.raises(TypeError, match='dynamic'):
+        DMTLoss(dynamic=1)
+    module.set_pseudo_context(conf, is_pseudo)
+    out = module(logits, label)
+    ce = [-math.log(p[y]) for p, y in zip(probs, ys) if y is not None]
+    assert float(out) == pytest.approx(sum(ce) / 5, rel=1e-6)
+    assert float(module.last_stats['dmt_weight']) == 1.0
+    assert float(module.last_stats['dmt_disagree']) == pytest.approx(1 / 3)
+    assert float(module.last_stats['dmt_student_wins']) == pytest.approx(1 /
+                                                                         3)
+
+
+def test_rule_weights_and_masks_in_one_pass():
+    logits = torch.tensor([LOGITS_A] * 4)
+    label = torch.tensor([0, 1, 2, 255])
+    conf = torch.tensor([0.5, 0.5, 0.9, 0.5])
+    rule = dmt_rule(logits, label, conf, G1, G2)
+    np.testing.assert_allclose(rule.weight.numpy(),
+                               [0.6**G1, 0.0, 0.1**G2, 0.0], rtol=1e-6)
+    assert rule.valid.tolist() == [True, True, True, False]
+    assert rule.disagree.tolist() == [False, True, True, False]
+    assert rule.student_wins.tolist() == [False, True, False, False]
+    flat = dmt_rule(logits, label, conf, G1, G2, dynamic=False)
+    assert flat.weight.tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert flat.disagree.tolist() == rule.disagree.tolist()
+    stats = dmt_rule_stats(rule, rule.valid)
+    assert float(stats['disagree']) == pytest.approx(2 / 3)
+    assert float(stats['student_wins']) == pytest.approx(1 / 3)
+    # an empty mask gives zeros, not NaN
+    empty = dmt_rule_stats(rule, torch.zeros(4, dtype=torch.bool))
+    assert all(float(v) == 0.0 for v in empty.values())
+
+
+# ---------------------------------------------------------------------------
+# the hot path: no host-device sync, the rule once per batch
+# ---------------------------------------------------------------------------
+
+
+def test_no_host_sync_guard_catches_the_old_checks():
+    logits, label, conf, is_pseudo, *_ = _mixed_batch()
+    with no_host_sync(), pytest.raises(AssertionError, match='sync'):
+        dmt_loss(logits, label, conf, is_pseudo, G1, G2)  # checked function
+
+
+def test_module_forward_has_no_host_sync_and_runs_the_rule_once(monkeypatch):
+    mod = importlib.import_module('dmt_mm.models.losses.dmt_loss')
+    calls = []
+    rule = mod.dmt_rule
+    monkeypatch.setattr(mod, 'dmt_rule',
+                        lambda *a, **k: calls.append(1) or rule(*a, **k))
+    logits, label, conf, is_pseudo, *_ = _mixed_batch()
+    logits = logits.clone().requires_grad_(True)
+    module = DMTLoss(gamma1=G1, gamma2=G2)
+    small = conf[:, :, :2]  # unpadded confidence, zero-padded by forward
+    expected = dmt_loss(logits, label, F.pad(small, (0, 1)), is_pseudo, G1,
+                        G2)
+    calls.clear()
+    module.set_pseudo_context(small, [False, True])  # host flags
+    with no_host_sync():
+        out = module(logits, label)
+        out.backward()
+        module.clear_pseudo_context()
+        module(logits, label)  # no context: plain cross entropy
+    assert len(calls) == 1
+    assert float(out.detach()) == pytest.approx(
+        float(expected.detach()), rel=1e-6)
+    assert logits.grad is not None
+
+
+def test_to_device_async_keeps_tensors_already_there():
+    from dmt_mm.models.losses.dmt_rule import to_device_async
+    t = torch.arange(3)
+    assert to_device_async(t, 'cpu') is t
+    assert to_device_async(t, torch.device('cpu')) is t

@@ -1,7 +1,7 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """Image classifier trained with DMT's dynamic loss and mixup."""
 from contextlib import contextmanager, nullcontext
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional
 
 import torch
 import torch.nn as nn
@@ -68,7 +68,7 @@ class DMTImageClassifier(ImageClassifier):
     :meth:`loss` with mixup on (``head.mixup_alpha > 0``):
 
     1. a no-grad forward of the student on the un-mixed batch gives the
-       per-sample DMT weights (:meth:`DMTClsHead.dmt_sample_weights`;
+       per-sample DMT weights (:meth:`DMTClsHead.sample_weights`;
        labelled samples 1); skipped when the batch has no pseudo-labelled
        sample (all weights 1);
     2. :func:`~dmt_mm.models.heads.dmt_cls_head.mix_batch` mixes the inputs
@@ -93,9 +93,14 @@ class DMTImageClassifier(ImageClassifier):
       twice per iteration).
     - ``'eval'``: eval mode (running statistics, no dropout).
 
-    Gamma ramp: ``gamma1``/``gamma2`` are properties forwarding to the head's
-    current exponents; :meth:`set_gamma_progress` applies
-    ``gamma(t) = gamma_max * exp(-5 * (1 - t / T) ** 2)``.
+    The gamma ramp belongs to the head: the training loop calls
+    ``model.head.set_gamma_progress(t, T)``
+    (:meth:`DMTClsHead.set_gamma_progress`).
+
+    The training step never reads a tensor back to the host: whether a batch
+    has pseudo-labelled samples is known from the samples' metainfo, and the
+    weights, their statistics and the mixed loss run unchecked (the head
+    checked its arguments when it was built).
 
     Batch augments (``train_cfg.augments``) must not be set: they replace
     hard labels with mixed ``gt_score``; DMT mixes here instead.
@@ -151,33 +156,6 @@ class DMTImageClassifier(ImageClassifier):
                 'batch_augments from the data_preprocessor')
         self.weight_bn_mode = weight_bn_mode
 
-    # ----------------------------------------------------------- the gamma
-    @property
-    def gamma1(self) -> float:
-        """float: Current exponent where student and teacher agree."""
-        return self.head.gamma1
-
-    @gamma1.setter
-    def gamma1(self, value: float) -> None:
-        self.head.gamma1 = float(value)
-
-    @property
-    def gamma2(self) -> float:
-        """float: Current exponent where they disagree."""
-        return self.head.gamma2
-
-    @gamma2.setter
-    def gamma2(self, value: float) -> None:
-        self.head.gamma2 = float(value)
-
-    def set_gamma_progress(self, step: Union[int, float],
-                           total: Union[int, float]) -> None:
-        """Ramp ``gamma1``/``gamma2`` to step ``step`` of ``total``.
-
-        See :func:`~dmt_mm.models.heads.dmt_cls_head.ramp_gamma`.
-        """
-        self.head.set_gamma_progress(step, total)
-
     # ------------------------------------------------------------ the loss
     def _weight_forward_context(self):
         if self.weight_bn_mode == 'eval':
@@ -207,40 +185,26 @@ class DMTImageClassifier(ImageClassifier):
             dict[str, Tensor]: ``loss``, plus (when the batch has
             pseudo-labelled samples) the detached statistics
             ``dmt_weight``, ``dmt_disagree``, ``dmt_student_wins``,
-            ``dmt_pseudo_ratio`` (see
-            :meth:`DMTClsHead.dmt_sample_weights`) and ``dmt_gamma1``,
-            ``dmt_gamma2``. Their keys contain no ``loss``, so mmengine logs
-            them without adding them to the loss.
+            ``dmt_pseudo_ratio``, ``dmt_gamma1`` and ``dmt_gamma2`` (see
+            :meth:`DMTClsHead.sample_weights`). Their keys contain no
+            ``loss``, so mmengine logs them without adding them to the loss.
         """
         if not self.head.use_mixup:
-            losses = super().loss(inputs, data_samples)
-        else:
-            losses = self._mixup_loss(inputs, data_samples)
-        if 'dmt_weight' in losses:
-            ref = losses['loss']
-            losses['dmt_gamma1'] = ref.new_tensor(float(self.head.gamma1))
-            losses['dmt_gamma2'] = ref.new_tensor(float(self.head.gamma2))
-        return losses
-
-    def _mixup_loss(self, inputs: Tensor,
-                    data_samples: List[DataSample]) -> Dict[str, Tensor]:
+            return super().loss(inputs, data_samples)
         labels, teacher_conf, is_pseudo = unpack_cls_targets(
             data_samples, inputs.device)
-        any_pseudo = teacher_conf is not None
         stats = None
         # Under SyncBN every rank must run the same forwards.
-        if any_pseudo or self._has_sync_bn():
+        if teacher_conf is not None or self._has_sync_bn():
             logits = self._unmixed_logits(inputs)
-            weights, stats = self.head.dmt_sample_weights(
-                logits, labels, teacher_conf, is_pseudo, return_stats=True)
+            weights, stats = self.head.sample_weights(logits, labels,
+                                                      teacher_conf, is_pseudo)
         else:
-            weights = torch.ones(
-                labels.shape[0], dtype=torch.float32, device=inputs.device)
-        mixed, perm, lam = mix_batch(
-            inputs, labels, weights, alpha=self.head.mixup_alpha)
+            weights = inputs.new_ones(inputs.shape[:1], dtype=torch.float32)
+        mixed, perm, lam = mix_batch(inputs, alpha=self.head.mixup_alpha)
         feats = self.extract_feat(mixed)
         losses = self.head.loss_mixed(feats, labels, weights, perm, lam)
-        if any_pseudo:
+        if stats is not None:
             losses.update(stats)
         return losses
 
