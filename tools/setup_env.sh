@@ -55,7 +55,7 @@ START=$(date +%s)
 STEPS=()
 step_done() {  # step_done NAME SINCE
   local secs=$(( $(date +%s) - $2 ))
-  STEPS+=("$1 ${secs}s")
+  [[ "$1" == setup_total ]] || STEPS+=("$1 ${secs} s")
   if [[ -n "${DMT_MM_TIMINGS:-}" ]]; then echo "$1 $secs" >> "$DMT_MM_TIMINGS"; fi
 }
 
@@ -80,7 +80,7 @@ fi
 if (( ! CHECK_ONLY )) && [[ -f "$VENV/.dmt_mm_stamp" ]] \
    && command -v "$PY_BOOT" >/dev/null 2>&1 \
    && [[ "$(cat "$VENV/.dmt_mm_stamp")" == "$(stamp_of)" ]] \
-   && "$VENV/bin/python" -c "$CHECK_IMPORTS" 2>/dev/null; then
+   && "$VENV/bin/python" -W ignore -c "$CHECK_IMPORTS" 2>/dev/null; then
   log "environment up to date: $VENV ($OPS ops)"
   step_done setup_total "$START"
   exit 0
@@ -219,8 +219,10 @@ log "installing mmcv and the requirements"
 pin_setuptools
 step_done requirements "$t"
 
-"$PY" -c "$CHECK_IMPORTS"
+"$PY" -W ignore::DeprecationWarning -c "$CHECK_IMPORTS" \
+  || die "the environment in $VENV fails its import check (the error is above)" \
+         "mmcv._ext, mmseg, mmpretrain and pkg_resources must import and dmt_mm must be installed"
 echo "$OPS" > "$VENV/.dmt_mm_ops"
 stamp_of > "$VENV/.dmt_mm_stamp"
 step_done setup_total "$START"
-log "environment ready in $(( $(date +%s) - START )) s: $VENV ($OPS ops; ${STEPS[*]})"
+log "environment ready in $(( $(date +%s) - START )) s: $VENV ($OPS ops; $(IFS=,; echo "${STEPS[*]}" | sed 's/,/, /g'))"

@@ -9,10 +9,12 @@ import os
 import os.path as osp
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import textwrap
+import time
 import zipfile
 
 import pytest
@@ -283,6 +285,7 @@ ext = extension(
     name='mmcv._ext', sources=sources, extra_compile_args=args,
     include_dirs=[os.path.abspath('./mmcv/ops/csrc/common')])
 assert os.getenv('MMCV_WITH_OPS') == '1'
+import time; time.sleep(float(os.getenv('STAND_IN_SLEEP', '0')))
 setup(name='mmcv', version='2.1.0', packages=['mmcv'], ext_modules=[ext],
       cmdclass={'build_ext': BuildExtension})
 """
@@ -416,6 +419,42 @@ def test_build_script_cuda_ops_on_a_stand_in_source(tmp_path):
     settings = (out / 'build-settings.txt').read_text().splitlines()
     assert 'ops=cuda' in settings and 'TORCH_CUDA_ARCH_LIST=9.0' in settings
     assert any(re.fullmatch(r'nvcc=\d+\.\d+', ln) for ln in settings)
+
+
+@pytest.mark.slow
+def test_interrupted_build_caches_nothing(tmp_path):
+    """Ctrl-C during the compile: exit 130, no wheel, no build directory."""
+    pytest.importorskip('torch')
+    sdist = fake_mmcv_sdist(tmp_path)
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    out = tmp_path / 'cache' / 'key'
+    log = open(tmp_path / 'out.txt', 'w')
+    p = subprocess.Popen(
+        ['bash', str(REPO / 'tools/mmcv_build/build_mmcv.sh'),
+         sys.executable, str(out), 'cpu'],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        # a terminal's Ctrl-C reaches processes that do not ignore SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        env={**os.environ, 'DMT_MM_MMCV_SDIST': sdist, 'TMPDIR': str(tmp),
+             'STAND_IN_SLEEP': '60'})
+    build_log = tmp_path / 'cache' / 'build.log'
+    try:
+        for _ in range(600):  # until pip runs the (sleeping) setup.py
+            time.sleep(0.1)
+            if build_log.exists() and 'setup.py' in build_log.read_text():
+                break
+        time.sleep(1)
+        os.killpg(p.pid, signal.SIGINT)
+        assert p.wait(timeout=30) == 130
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    text = (tmp_path / 'out.txt').read_text()
+    assert 'interrupted: the build is removed, nothing was cached' in text
+    assert 'Traceback' not in text
+    assert os.listdir(tmp) == []
+    assert not out.exists() or os.listdir(out) == []
 
 
 # ------------------------------------------------- README: manual install

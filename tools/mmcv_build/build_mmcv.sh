@@ -38,8 +38,8 @@ done
 build="$(mktemp -d "$TMP_ROOT/dmt_mm-mmcv-build.XXXXXX")"
 echo $$ > "$build/pid"
 trap 'rm -rf "$build"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'log "interrupted: the build is removed, nothing was cached"; exit 130' INT
+trap 'log "stopped: the build is removed, nothing was cached"; exit 143' TERM
 
 PIP=("$PY" -m pip --disable-pip-version-check)
 if [[ -n "${DMT_MM_MMCV_SDIST:-}" ]]; then
