@@ -523,6 +523,32 @@ def test_ci_run_times_make_test_and_keeps_its_status(tmp_path):
     assert total >= 2 and tests == total - 1
 
 
+@pytest.mark.parametrize('status', [0, 1])
+def test_ci_run_cold_uses_a_fresh_clone_and_empty_caches(tmp_path, status):
+    fake_exe(tmp_path / 'make',
+             'echo "pwd=$PWD cache=$DMT_MM_CACHE pip=$PIP_CACHE_DIR"; '
+             'ls -A "$DMT_MM_CACHE" "$PIP_CACHE_DIR" 2>&1 | head -2; '
+             f'echo "setup_total 0" >> "$DMT_MM_TIMINGS"; exit {status}')
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    r = subprocess.run(
+        [str(REPO / '.ci' / 'run'), '--cold'], capture_output=True,
+        text=True, env={**os.environ, 'TMPDIR': str(tmp),
+                        'PATH': f'{tmp_path}:{os.environ["PATH"]}'})
+    assert r.returncode == status, r.stdout + r.stderr
+    m = re.search(r'pwd=(\S+) cache=(\S+) pip=(\S+)', r.stdout)
+    work = osp.dirname(m.group(1))
+    assert m.group(1) == osp.join(work, 'repo')  # the clone, not REPO
+    assert m.group(2) == osp.join(work, 'cache')
+    assert m.group(3) == osp.join(work, 'pip-cache')
+    assert 'No such file or directory' in r.stdout  # both caches empty
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip()
+    assert f'[ci] cold run of {head}' in r.stdout
+    # removed after a green run, kept for inspection after a red one
+    assert os.path.exists(work) == bool(status)
+
+
 def test_make_test_fails_when_pytest_collects_nothing(tmp_path):
     py = fake_exe(tmp_path / 'python', 'echo "pytest $*"; exit 5')
     r = subprocess.run(['make', '-s', '-o', 'setup', 'test', f'PY={py}'],
