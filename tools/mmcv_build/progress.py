@@ -99,7 +99,8 @@ def main(argv=None) -> int:
                 now = progress.clock()
                 final = progress.done >= progress.total
                 if tty:
-                    show('\r\033[K' + progress.line() + ('\n' if final else ''))
+                    end = '\n' if final else ''
+                    show('\r\033[K' + progress.line() + end)
                 elif (final or last_print is None
                       or now - last_print >= args.every):
                     show(progress.line() + '\n')
