@@ -1,11 +1,12 @@
 # DMT on your own segmentation data: the demo's models and schedule
-# (./dmt_deeplabv2-r18_digit-scenes.py: two half-width ResNet-18 DeepLab-v2
-# models trained from scratch, phase 0 + 5 DMT phases, hooks and train_cfg as
-# there) with dataset configs that carry no dataset-specific keys, so that a
-# config inheriting this one only states its own data (README, "Use it on
-# your own dataset"):
+# (configs/dmt/dmt_deeplabv2-r18_digit-scenes.py: two half-width ResNet-18
+# DeepLab-v2 models trained from scratch, phase 0 + 5 DMT phases, train_cfg
+# and hooks as there) with dataset configs that carry no dataset-specific
+# keys, so that a config inheriting this one only states its own data
+# (README, "Use it on your own dataset"). A base: it names no data, so it
+# does not run by itself. A config in configs/dmt/ inherits it with
 #
-#   _base_ = ['./dmt_deeplabv2-r18_own-data.py']
+#   _base_ = ['../_base_/own_data/dmt_deeplabv2-r18_own-data.py']
 #   metainfo = dict(classes=('background', 'road', 'building'))
 #   my_labeled = dict(type='BaseSegDataset', data_root=..., metainfo=metainfo,
 #                     data_prefix=dict(img_path=..., seg_map_path=...))
@@ -21,7 +22,7 @@
 # trained on 256x256 crops. For another resolution, restate the pipelines
 # below in your config (config variables such as ``crop_size`` are read when
 # this file is parsed, so redefining one in a child changes nothing).
-_base_ = ['./dmt_deeplabv2-r18_digit-scenes.py']
+_base_ = ['../../dmt/dmt_deeplabv2-r18_digit-scenes.py']
 
 crop_size = (256, 256)
 scale = (512, 512)
