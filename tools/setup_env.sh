@@ -209,7 +209,11 @@ if [[ -n "$BG_PID" ]]; then
   [[ -s "$BG_STATE" ]] || echo done > "$BG_STATE"  # build over, start now
   wait "$BG_PID" || die "installing the requirements failed: $(cat "$BG_STATE")"
   BG_PID=""
-  log "requirements installed during the build ($(cat "$BG_STATE") s)"
+  log "requirements installed alongside the build in $(cat "$BG_STATE") s"
+  STEPS+=("requirements alongside the build $(cat "$BG_STATE") s")
+  if [[ -n "${DMT_MM_TIMINGS:-}" ]]; then
+    echo "requirements_alongside_build $(cat "$BG_STATE")" >> "$DMT_MM_TIMINGS"
+  fi
 fi
 log "installing mmcv and the requirements"
 "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL" 2>&1 | quiet
