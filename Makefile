@@ -4,7 +4,9 @@
 #               evaluate the final checkpoint and print the per-phase table.
 #   make demo-cls  the classification chain on the bundled handwritten digits
 #               (WideResNet, phase 0 + 5 phases), evaluated the same way.
-#   make test   set up .venv if needed, run the test suite.
+#   make test   set up .venv if needed, run the test suite (CI: .ci/run).
+#   make setup  only the environment (tools/setup_env.sh; SETUP_ARGS=--cuda
+#               for mmcv's CUDA ops, --check to check the machine first).
 PY := .venv/bin/python
 CONFIG ?= configs/dmt/dmt_deeplabv2-r18_digit-scenes.py
 WORK_DIR ?= work_dirs/dmt_deeplabv2-r18_digit-scenes
@@ -13,11 +15,12 @@ CLS_CONFIG ?= configs/dmt/dmt_wrn10-2_digits-50.py
 CLS_WORK_DIR ?= work_dirs/dmt_wrn10-2_digits-50
 CLS_DATA_DIR ?= data/digits_cls
 PYTEST_ARGS ?=
+SETUP_ARGS ?=
 
 .PHONY: setup data demo demo-cls test
 
 setup:
-	@bash tools/setup_env.sh
+	@bash tools/setup_env.sh $(SETUP_ARGS)
 
 data: setup
 	@$(PY) tools/dataset_converters/digit_scenes.py -o $(DATA_DIR)

@@ -56,6 +56,12 @@ def build_sub_dataset(registry, cfg: dict, pipeline, name: str,
         pipeline (list[dict], optional): Fallback pipeline.
         name (str): Name in error messages, e.g. ``'labeled[0]'``.
         owner (str): Class name of the wrapper, for error messages.
+
+    Raises:
+        FileNotFoundError: A local ``ann_file`` or ``data_prefix`` folder of
+            the config does not exist. The message names the config key and
+            its value, which may come from a base config the user's config
+            inherits (a dict in a child config is merged into the base's).
     """
     cfg = copy.deepcopy(cfg)
     if not cfg.get('pipeline'):
@@ -65,6 +71,27 @@ def build_sub_dataset(registry, cfg: dict, pipeline, name: str,
         cfg['pipeline'] = copy.deepcopy(list(pipeline))
     cfg['lazy_init'] = True
     ds = registry.build(cfg)
+    # Local paths the dataset resolved against data_root, checked before
+    # loading so that the error names the config key, not only the path.
+    prefix = cfg.get('data_prefix') or {}
+    if not isinstance(prefix, dict):  # MMPretrain: a folder
+        prefix = dict(img_path=prefix)
+    resolved = getattr(ds, 'data_prefix', None) or {}
+    checks = [('ann_file', cfg.get('ann_file'),
+               getattr(ds, 'ann_file', None), osp.isfile)]
+    checks += [(f'data_prefix.{k}', v, resolved.get(k), osp.isdir)
+               for k, v in prefix.items()]
+    for key, value, path, exists in checks:
+        if (cfg.get('backend_args') is None and isinstance(value, str)
+                and value and isinstance(path, str) and '://' not in path
+                and not exists(path)):
+            raise FileNotFoundError(
+                f'{owner}: {name}.{key}={value!r} (data_root='
+                f'{cfg.get("data_root")!r}) does not exist: {path}. If your '
+                f'config does not set {name}.{key}, it is inherited from a '
+                'base config (a dict in a config is merged into its base\'s '
+                'dict): set it, or replace the whole dict with '
+                'dict(_delete_=True, ...)')
     try:
         ds.full_init()
         empty = len(ds) == 0
