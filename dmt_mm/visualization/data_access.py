@@ -88,7 +88,7 @@ def unlabeled_image(dataset, j: int) -> np.ndarray:
 
 
 def student_and_losses(runner) -> Tuple[torch.nn.Module, List[DMTLoss]]:
-    """The active student (DMTSegmentor's slot) and its :class:`DMTLoss`\\ es."""
+    """The active student (DMTSegmentor's slot) and its DMTLoss modules."""
     model = unwrap(runner.model)
     student = getattr(model, 'student', model)
     return student, [m for m in student.modules() if isinstance(m, DMTLoss)]
