@@ -250,8 +250,9 @@ def plot_training_curves(summary: dict,
         ax.axvline(end, color='k', lw=0.5, alpha=0.4)
         name = (f'phase{st["phase"]}' if st['model'] is None else
                 f'phase{st["phase"]}_{st["model"]}')
-        ax.text((start + end) / 2, 1.03, name, va='top', ha='center',
-                fontsize=7)
+        ax.text((start + end) / 2, 1.0, name, va='top', ha='center',
+                rotation=90, fontsize=7)
+    ax.set_xlim(0, max(end, 1))
     ax.set_ylim(0, 1.05)
     ax.set_xlabel('iteration')
     ax.set_title('DMT loss statistics while training (logger window means); '

@@ -38,10 +38,13 @@ def load_dmt_summary(path: str) -> dict:
             summary.get('stages'), list):
         raise ValueError(f'{file}: expected an object with a "stages" list')
     labelling = summary.get('labelling') or []
-    if isinstance(labelling, dict):  # older runs: one record per target
-        labelling = sorted(labelling.values(),
-                           key=lambda r: (r.get('phase', 0),
-                                          str(r.get('target'))))
+    chain = all(r.get('model') is None for r in summary['stages'])
+    if isinstance(labelling, dict):  # older runs: the last pass per target
+        labelling = [
+            dict(r, target=r.get('target', None if chain else key))
+            for key, r in labelling.items()
+        ]
+        labelling.sort(key=lambda r: (r.get('phase', 0), str(r['target'])))
     for what, rows, keys in (('stages', summary['stages'], _STAGE_KEYS),
                              ('labelling', labelling, _LABELLING_KEYS)):
         for i, row in enumerate(rows):
@@ -52,9 +55,7 @@ def load_dmt_summary(path: str) -> dict:
     summary['labelling'] = labelling
     summary.setdefault('metric', None)
     summary.setdefault('classes', None)
-    if 'procedure' not in summary:
-        chain = all(r.get('model') is None for r in summary['stages'])
-        summary['procedure'] = 'chain' if chain else 'mutual'
+    summary.setdefault('procedure', 'chain' if chain else 'mutual')
     return summary
 
 

@@ -91,7 +91,7 @@ def test_bad_or_missing_summary_is_named(tmp_path):
 
 def test_older_summary_with_labelling_per_target_is_read(tmp_path):
     s = fx.make_summary('mutual')
-    s['labelling'] = {r['target']: r for r in s['labelling'][-2:]}
+    s['labelling'] = {r.pop('target'): r for r in s['labelling'][-2:]}
     del s['procedure']
     with open(tmp_path / 'dmt_summary.json', 'w') as f:
         json.dump(s, f)
