@@ -9,8 +9,10 @@ from .utils.checkpoint import register_safe_globals
 
 register_safe_globals()
 
-from . import datasets, engine, models, utils  # noqa: E402,F401
+from . import datasets, engine, models, utils, visualization  # noqa: E402,F401
 
 __version__ = '0.1.0'
 
-__all__ = ['datasets', 'engine', 'models', 'utils', '__version__']
+__all__ = [
+    'datasets', 'engine', 'models', 'utils', 'visualization', '__version__'
+]

@@ -4,7 +4,8 @@
 Modelled on ``tools/train.py`` of MMSegmentation 1.x::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options key=value ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--tensorboard] [--cfg-options key=value ...]
+        [--launcher {none,pytorch,slurm,mpi}]
 
 ``import dmt_mm`` registers every dmt_mm component and allowlists the types
 of mmengine checkpoints for ``torch.load(weights_only=True)`` (see
@@ -12,6 +13,7 @@ of mmengine checkpoints for ``torch.load(weights_only=True)`` (see
 when a config forgets ``custom_imports``.
 """
 import argparse
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -45,9 +47,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
     Returns:
         argparse.Namespace: ``config``, ``work_dir``, ``resume`` (None,
-        ``'auto'`` or a checkpoint path), ``amp``, ``cfg_options``,
-        ``launcher`` and ``local_rank``. Sets ``os.environ['LOCAL_RANK']``
-        from ``--local-rank`` when the launcher did not set it.
+        ``'auto'`` or a checkpoint path), ``amp``, ``tensorboard``,
+        ``cfg_options``, ``launcher`` and ``local_rank``. Sets
+        ``os.environ['LOCAL_RANK']`` from ``--local-rank`` when the launcher
+        did not set it.
     """
     parser = argparse.ArgumentParser(
         description='Train a segmentor/classifier (plain or DMT)')
@@ -68,6 +71,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=False,
         help='enable automatic-mixed-precision training (needs CUDA; on a '
         'machine without a GPU a warning is printed and training stays fp32)')
+    parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        default=False,
+        help='also log to TensorBoard: adds TensorboardVisBackend to '
+        'visualizer.vis_backends (LocalVisBackend is kept); event files go '
+        'to WORK_DIR/<timestamp>/vis_data/')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -158,6 +168,46 @@ def enable_amp(cfg: Config, cuda_available: Optional[bool] = None) -> bool:
     return True
 
 
+def _type_name(cfg) -> str:
+    t = cfg.get('type', '') if isinstance(cfg, dict) else type(cfg).__name__
+    t = t if isinstance(t, str) else getattr(t, '__name__', str(t))
+    return t.rsplit('.', 1)[-1]
+
+
+def enable_tensorboard(cfg: Config) -> None:
+    """Add ``TensorboardVisBackend`` to ``cfg.visualizer.vis_backends``.
+
+    The backends already configured are kept (a config without any also
+    gets ``LocalVisBackend``, so images still land on disk). The config
+    switch without this flag::
+
+        visualizer = dict(vis_backends=[dict(type='LocalVisBackend'),
+                                        dict(type='TensorboardVisBackend')])
+
+    Args:
+        cfg (Config): The config, changed in place.
+
+    Raises:
+        ValueError: If the config has no ``visualizer`` dict.
+        ImportError: If the ``tensorboard`` package is missing (checked
+            here, not at the first logged scalar).
+    """
+    visualizer = cfg.get('visualizer', None)
+    if not isinstance(visualizer, dict):
+        raise ValueError('`--tensorboard` needs a config with a `visualizer` '
+                         f'dict, but got visualizer={visualizer!r}')
+    if importlib.util.find_spec('tensorboard') is None:
+        raise ImportError('`--tensorboard` needs the tensorboard package: '
+                          'pip install tensorboard')
+    backends = list(visualizer.get('vis_backends') or [])
+    names = [_type_name(b) for b in backends]
+    if not backends:
+        backends.append(dict(type='LocalVisBackend'))
+    if 'TensorboardVisBackend' not in names:
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer['vis_backends'] = backends
+
+
 def build_train_cfg(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options.
 
@@ -182,6 +232,8 @@ def build_train_cfg(args: argparse.Namespace) -> Config:
 
     if args.amp:
         enable_amp(cfg)
+    if getattr(args, 'tensorboard', False):
+        enable_tensorboard(cfg)
 
     if args.resume == 'auto':
         set_auto_resume(cfg)
@@ -257,7 +309,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
 
 
 __all__: List[str] = [
-    'parse_args', 'default_work_dir', 'enable_amp', 'set_auto_resume',
+    'parse_args', 'default_work_dir', 'enable_amp', 'enable_tensorboard',
+    'set_auto_resume',
     'build_train_cfg', 'build_runner', 'main'
 ]
 
