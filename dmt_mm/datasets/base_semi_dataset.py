@@ -9,6 +9,7 @@ subclasses (:class:`SemiSegDataset`, :class:`SemiClsDataset`) build the
 sub-datasets, inject pseudo labels and verify their files.
 """
 import copy
+import os.path as osp
 from typing import Iterator, List, Optional, Sequence
 
 import numpy as np

@@ -28,8 +28,8 @@ import torch
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.utils import ProgressBar
 
-from dmt_mm.utils.pseudo_label_io import (NUM_CONF_LEVELS, PseudoLabelWriter,
-                                          encode_confidence)
+from dmt_mm.utils.pseudo_label_io import NUM_CONF_LEVELS, encode_confidence
+from dmt_mm.utils.pseudo_label_writer import PseudoLabelWriter
 
 
 def all_reduce_sum(*tensors: torch.Tensor) -> None:
@@ -120,7 +120,7 @@ class SegLabeller:
             num_classes * num_classes * NUM_CONF_LEVELS,
             dtype=torch.long,
             device=device) if with_gt else None)
-        self.writer = PseudoLabelWriter()
+        self.writer = PseudoLabelWriter(num_workers=2)
 
     def __call__(self, sample) -> None:
         logits = sample.seg_logits.data  # (C, H, W)

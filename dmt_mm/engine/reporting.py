@@ -13,8 +13,11 @@ collects
 - one *stage row* per stage (validation metric and the above);
 
 and writes ``<work_dir>/dmt_summary.json`` after every stage (atomically).
-Its state is part of the loop's checkpointed state. :func:`format_summary`
-draws the table with ``prettytable`` (what MMSeg's ``IoUMetric`` uses).
+Every record is also logged as ``dmt/...`` scalars through the runner's
+visualizer and checked by :class:`~dmt_mm.engine.monitor.DMTMonitor`, whose
+warnings go to the log (``train_cfg.monitor`` sets its thresholds). Its state
+is part of the loop's checkpointed state. :func:`format_summary` draws the
+table with ``prettytable`` (what MMSeg's ``IoUMetric`` uses).
 """
 import json
 import math
@@ -25,7 +28,9 @@ import torch
 from mmengine.dist import all_reduce, is_main_process
 from prettytable import PrettyTable
 
+from dmt_mm.engine.monitor import DMTMonitor
 from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
+from dmt_mm.visualization.scalars import labelling_scalars, stage_scalars
 
 #: Diagnostics the DMT losses return next to the loss (logged, averaged
 #: over a stage).
@@ -41,10 +46,16 @@ class DMTReport:
         procedure (str): ``'mutual'`` or ``'chain'``.
         teacher (str): ``'partner'`` or ``'self'``.
         classes (list[str]): Class names.
+        monitor (dict, optional): Arguments of :class:`DMTMonitor`.
     """
 
-    def __init__(self, metric: str, procedure: str, teacher: str,
-                 classes: List[str]) -> None:
+    def __init__(self,
+                 metric: str,
+                 procedure: str,
+                 teacher: str,
+                 classes: List[str],
+                 monitor: Optional[dict] = None) -> None:
+        self.monitor = DMTMonitor(**(monitor or {}))
         self.metric = metric
         self.procedure = procedure
         self.teacher = teacher
@@ -82,13 +93,20 @@ class DMTReport:
         if metrics and self.metric in metrics:
             self.last_val = float(metrics[self.metric])
 
-    def add_labelling(self, record: dict) -> None:
-        """Record a labelling pass (replacing a redone one)."""
+    def add_labelling(self, record: dict, runner=None) -> None:
+        """Record a labelling pass (replacing a redone one); with a runner,
+        log its scalars and the monitor's warnings."""
         key = (record['phase'], record.get('target'))
         self.labelling = [
             r for r in self.labelling
             if (r['phase'], r.get('target')) != key
         ] + [record]
+        if runner is not None:
+            runner.visualizer.add_scalars(
+                labelling_scalars(record), step=runner.iter)
+            for msg in self.monitor.check_labelling(self.labelling,
+                                                    self.classes):
+                runner.logger.warning(msg)
 
     def labelling_for(self, phase: int, target: Optional[str]) -> dict:
         """The record of the pass that labelled phase ``phase`` for
@@ -98,8 +116,9 @@ class DMTReport:
                 return r
         return {}
 
-    def finish_stage(self, stage) -> dict:
-        """The stage's row (diagnostics summed over ranks); recorded."""
+    def finish_stage(self, stage, runner=None) -> dict:
+        """The stage's row (diagnostics summed over ranks); recorded. With
+        a runner, its scalars and the monitor's warnings are logged."""
         sums = torch.zeros(len(TRAIN_STATS) + 1, dtype=torch.float64)
         if self._sums is not None:
             sums[:-1] = self._sums.double().cpu()
@@ -116,14 +135,19 @@ class DMTReport:
         if stage.phase >= 1:
             lab = self.labelling_for(stage.phase, stage.model)
             row['kept_ratio'] = lab.get('kept_ratio')
-            for k in ('pseudo_miou', 'kept_miou', 'pseudo_acc', 'kept_acc',
-                      'threshold'):
-                if k in lab:
-                    row[k] = lab[k]
+            keys = (('pseudo_acc', 'kept_acc', 'threshold')
+                    if self.procedure == 'chain' else
+                    ('pseudo_miou', 'kept_miou'))
+            for k in keys:  # None where the unlabelled set has no labels
+                row[k] = lab.get(k)
             for k, v in zip(TRAIN_STATS, sums[:-1].tolist()):
                 row[k] = v / count if count else None
         self.history = [h for h in self.history
                         if h['stage'] != stage.index] + [row]
+        if runner is not None:
+            runner.visualizer.add_scalars(stage_scalars(row), step=runner.iter)
+            for msg in self.monitor.check_stage(self.history, self.metric):
+                runner.logger.warning(msg)
         return row
 
     # --------------------------------------------------------------- output

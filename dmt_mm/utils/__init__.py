@@ -7,11 +7,12 @@ from .curriculum import (apply_class_thresholds, check_keep_ratios,
                          miou_from_confusion, num_kept, pseudo_label_quality,
                          rank_and_cut, threshold_from_histogram)
 from .pseudo_label_io import (CLS_PSEUDO_DTYPE, CONF_LEVELS,
-                              PseudoLabelWriter, decode_confidence,
+                              decode_confidence,
                               encode_confidence, load_cls_pseudo_labels,
                               publish_pseudo_dir, read_manifest,
                               read_pseudo_label, save_cls_pseudo_labels,
                               write_manifest, write_pseudo_label)
+from .pseudo_label_writer import PseudoLabelWriter
 
 __all__ = [
     'load_source_digits', 'register_safe_globals', 'setup_cpu_distributed',

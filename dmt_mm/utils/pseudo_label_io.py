@@ -2,8 +2,9 @@
 """Storage of pseudo labels: every on-disk format, written atomically.
 
 - Segmentation: one 16-bit PNG per unlabelled image (2 bytes per pixel,
-  below), written by a small thread pool (:class:`PseudoLabelWriter`) so the
-  labelling model never waits on zlib; one directory per labelling pass with
+  below; the labelling pass writes them on threads,
+  :class:`~dmt_mm.utils.pseudo_label_writer.PseudoLabelWriter`); one
+  directory per labelling pass with
   a ``manifest.json`` (phase, teacher, thresholds, statistics), published by
   an atomic symlink swap (:func:`publish_pseudo_dir`), so a reader sees the
   previous complete set or the new complete set, never a mix.
@@ -28,8 +29,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -38,8 +38,7 @@ import torch
 __all__ = [
     'CONF_LEVELS', 'NUM_CONF_LEVELS', 'encode_confidence', 'decode_confidence',
     'pack_pseudo_label', 'unpack_pseudo_label', 'write_pseudo_label',
-    'read_pseudo_label', 'atomic_write_bytes', 'PseudoLabelWriter',
-    'PSEUDO_MANIFEST', 'write_manifest', 'read_manifest', 'new_pseudo_dir',
+    'read_pseudo_label', 'atomic_write_bytes', 'PSEUDO_MANIFEST', 'write_manifest', 'read_manifest', 'new_pseudo_dir',
     'publish_pseudo_dir', 'CLS_PSEUDO_DTYPE', 'save_cls_pseudo_labels',
     'load_cls_pseudo_labels'
 ]
@@ -120,61 +119,13 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def _write_packed(path: str, packed: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.png', packed)
-    if not ok:
-        raise IOError(f'could not encode pseudo label for {path}')
-    atomic_write_bytes(path, buf.tobytes())
-
-
 def write_pseudo_label(path: str, label: torch.Tensor,
                        level: torch.Tensor) -> None:
     """Write one packed pseudo-label map as a 16-bit PNG, atomically."""
-    _write_packed(path, pack_pseudo_label(label, level))
-
-
-class PseudoLabelWriter:
-    """Write pseudo-label PNGs on a small thread pool.
-
-    :meth:`submit` packs the maps on the calling thread (one device-to-host
-    copy) and leaves PNG encoding and the atomic write to ``num_threads``
-    threads (OpenCV releases the GIL while encoding). At most
-    ``max_pending`` writes are queued. :meth:`close` waits for all of them
-    and re-raises the first error. Use it as a context manager.
-
-    Args:
-        num_threads (int): Writer threads. Defaults to 2.
-        max_pending (int): Queued writes before :meth:`submit` waits.
-            Defaults to 64.
-    """
-
-    def __init__(self, num_threads: int = 2, max_pending: int = 64) -> None:
-        self._pool = ThreadPoolExecutor(max(1, num_threads))
-        self._pending: List[Future] = []
-        self.max_pending = max(1, max_pending)
-
-    def submit(self, path: str, label: torch.Tensor,
-               level: torch.Tensor) -> None:
-        """Queue ``label`` / ``level`` ``(H, W)`` for ``path``."""
-        packed = pack_pseudo_label(label, level)
-        if len(self._pending) >= self.max_pending:
-            self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(_write_packed, path, packed))
-
-    def close(self) -> None:
-        """Wait for every queued write; raise the first error."""
-        try:
-            for f in self._pending:
-                f.result()
-        finally:
-            self._pending = []
-            self._pool.shutdown(wait=True)
-
-    def __enter__(self) -> 'PseudoLabelWriter':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    ok, buf = cv2.imencode('.png', pack_pseudo_label(label, level))
+    if not ok:
+        raise IOError(f'could not encode pseudo label for {path}')
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def read_pseudo_label(path: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,6 @@ engine change is adapted in one place. Segmentation: a
 :class:`SemiSegDataset` and a :class:`DMTSegmentor`; classification: a
 :class:`SemiClsDataset`.
 """
-import os.path as osp
 from typing import List, Optional, Tuple
 
 import mmcv
@@ -40,12 +39,11 @@ def seg_pseudo_label(dataset, j: int) -> Tuple[np.ndarray, np.ndarray]:
         tuple: ``label`` int64 ``(H, W)`` with ``dataset.ignore_index``
         below the cut, and ``confidence`` float32 ``(H, W)`` of the teacher.
     """
-    if dataset.pseudo_dir is None:
+    if not dataset.pseudo_enabled:
         raise RuntimeError('the dataset serves no pseudo labels (phase 0?)')
     results = LoadPseudoLabel(ignore_index=dataset.ignore_index).transform(
         dict(
-            pseudo_label_path=osp.join(dataset.pseudo_dir,
-                                       dataset.pseudo_key(j)),
+            pseudo_label_path=dataset.pseudo_label_path(j),
             pseudo_thresholds=dataset.pseudo_thresholds))
     return (results['gt_seg_map'].astype(np.int64),
             results['teacher_conf'].astype(np.float32))

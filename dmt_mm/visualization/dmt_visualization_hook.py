@@ -129,8 +129,7 @@ class DMTVisualizationHook(Hook):
     # ----------------------------------------------------------- rendering
     @staticmethod
     def _is_seg(dataset) -> bool:
-        return hasattr(dataset, 'pseudo_dir') and hasattr(dataset,
-                                                          'pseudo_key')
+        return hasattr(dataset, 'pseudo_label_path')
 
     @staticmethod
     def _is_cls(dataset) -> bool:

@@ -72,6 +72,14 @@ def test_layout_and_splits(small_set):
     assert all('.' not in s for s in a + b + unl + val)
     val_files = sorted(os.listdir(osp.join(root, 'img_dir/val')))
     assert sorted(val) == [f[:-4] for f in val_files] and len(val) == 12
+    # one shared labelled subset per split seed, the rest unlabelled
+    subsets = []
+    for s in (0, 1, 2):
+        lab = _read_split(root, f'labeled_5_seed{s}')
+        rest = _read_split(root, f'unlabeled_5_seed{s}')
+        assert len(lab) == 5 and sorted(lab + rest) == train_stems
+        subsets.append(tuple(lab))
+    assert len(set(subsets)) == 3  # the seeds draw different subsets
 
     with open(osp.join(root, 'meta.json')) as f:
         meta = json.load(f)
@@ -81,7 +89,8 @@ def test_layout_and_splits(small_set):
         num_labeled=5,
         size=48,
         seed=0,
-        val_fraction=0.3)
+        val_fraction=0.3,
+        split_seeds=[0, 1, 2])
     assert meta['classes'] == ['background'] + [str(d) for d in range(10)]
     assert meta['counts'] == dict(
         train=40, val=12, labeled_a=5, labeled_b=5, unlabeled=30)

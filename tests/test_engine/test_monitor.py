@@ -1,7 +1,8 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """DMTMonitor: warnings on fabricated records and on real tiny runs made to
 degrade (a corrupted teacher; a class the teacher never predicts)."""
-from types import SimpleNamespace
+import glob
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from mmengine.registry import HOOKS
 
 from conftest import load_tool
 from dmt_mm.engine.monitor import DMTMonitor
-from dmt_mm.visualization.data_access import seg_pseudo_label, unwrap
+from dmt_mm.visualization.data_access import unwrap
 
 fx = load_tool('tests/test_visualization/dmt_summary_fixtures.py',
                'monitor_summary_fixtures')
@@ -117,78 +118,35 @@ def test_bad_settings_name_the_field(kwargs, field):
 
 
 # ------------------------------------------------------------ real runs
-def _mutual_hook(runner):
-    return [h for h in runner.hooks
-            if type(h).__name__ == 'MutualTrainingHook'][0]
+def _warnings(work: str) -> list:
+    """The WARNING lines of a run's log (what a user reads)."""
+    lines = []
+    for log in glob.glob(osp.join(work, '*', '*.log')):
+        with open(log) as f:
+            lines += [ln.split(' - WARNING - ', 1)[1].strip() for ln in f
+                      if ' - WARNING - ' in ln]
+    return lines
 
 
-@HOOKS.register_module()
-class _MonitorProbe(Hook):
-    """Builds the engine's records from today's hook and dataset state and
-    calls the monitor where the redesigned loop will."""
-    priority = 'LOW'  # after MutualTrainingHook labelled and swapped
-
-    def __init__(self, **monitor):
-        self.monitor = DMTMonitor(**monitor)
-        self.labelling, self.log = [], []
-
-    def before_train_stage(self, runner, stage):
-        if stage.phase < 1 or runner.iter != stage.begin:
-            return
-        hook = _mutual_hook(runner)
-        ds = runner.train_loop.dataloader.dataset
-        if stage.model is None:  # chain
-            arr, st = ds.pseudo, hook.label_stats[stage.name]
-            total = np.bincount(arr['label'], minlength=ds.num_classes)
-            kept = np.bincount(arr['label'][arr['kept']],
-                               minlength=ds.num_classes)
-            rec = dict(st, target=None)
-        else:
-            if stage.model != 'A':  # both passes run before stage A
-                return
-            for target in ('A', 'B'):
-                pseudo = SimpleNamespace(
-                    pseudo_dir=hook._target_dir(runner, target),
-                    pseudo_key=ds.pseudo_key, ignore_index=255,
-                    pseudo_thresholds=np.array(hook.thresholds[target],
-                                               np.uint8))
-                kept = np.zeros(ds.num_classes, np.int64)
-                for j in range(ds.num_unlabeled):
-                    lab, _ = seg_pseudo_label(pseudo, j)
-                    kept += np.bincount(lab[lab != 255],
-                                        minlength=ds.num_classes)
-                st = hook.label_stats[target]
-                self._check(dict(st, target=target,
-                                 class_total=st['class_pixels'],
-                                 class_kept=kept.tolist()), ds)
-            return
-        rec.update(class_total=total.tolist(), class_kept=kept.tolist())
-        self._check(rec, ds)
-
-    def _check(self, rec, ds):
-        self.labelling.append(rec)
-        for m in self.monitor.check_labelling(self.labelling,
-                                              ds.metainfo['classes']):
-            self.log.append((rec['phase'], m))
-
-    def after_train_stage(self, runner, stage):
-        hook = _mutual_hook(runner)
-        for m in self.monitor.check_stage(hook.history, hook.metric):
-            self.log.append((stage.phase, m))
+def _in_phase(msgs, phase):
+    return [m for m in msgs
+            if f'phase {phase} ' in m or f'phase{phase}_' in m
+            or f'phase{phase}:' in m]
 
 
 @HOOKS.register_module()
 class _CorruptTeachers(Hook):
-    """At phase ``phase``'s labelling both teachers predict class ``cls``
-    everywhere with confidence ~1 (zeroed ASPP, one biased logit); their
-    weights are restored after the labelling pass."""
-    priority = 'VERY_HIGH'
+    """Before phase ``phase``'s labelling (after the checkpoint of the stage
+    before it) both teachers predict class ``cls`` everywhere with confidence
+    ~1 (zeroed ASPP, one biased logit); ``before_train_stage``, which runs
+    after the labelling pass, restores their weights."""
+    priority = 'LOWEST'  # after MutualTrainingHook saved the stage
 
     def __init__(self, phase, cls):
         self.phase, self.cls, self.saved = phase, cls, None
 
-    def before_train_stage(self, runner, stage):
-        if stage.phase != self.phase or stage.model != 'A':
+    def after_train_stage(self, runner, stage):
+        if stage.phase != self.phase - 1 or stage.model != 'B':
             return
         model = unwrap(runner.model)
         active = model.active_name
@@ -204,23 +162,16 @@ class _CorruptTeachers(Hook):
                         conv.bias[self.cls] = 10.0
         model.activate(active)
 
-
-@HOOKS.register_module()
-class _RestoreTeachers(Hook):
-    priority = 'VERY_LOW'  # after the labelling pass
-
     def before_train_stage(self, runner, stage):
-        corrupt = [h for h in runner.hooks
-                   if isinstance(h, _CorruptTeachers)][0]
-        if corrupt.saved is None:
+        if self.saved is None:
             return
         model = unwrap(runner.model)
         active = model.active_name
-        for n, state in corrupt.saved.items():
+        for n, state in self.saved.items():
             model.activate(n)
             model.student.load_state_dict(state)
         model.activate(active)
-        corrupt.saved = None
+        self.saved = None
 
 
 def _seg_run(root, work, corrupt):
@@ -228,18 +179,17 @@ def _seg_run(root, work, corrupt):
     # plain self-training (all pseudo labels at full weight) lets the bad
     # labels reach the student; the DMT weights (gamma 5) would shield it
     cfg.model.segmentor.decode_head.loss_decode.update(gamma1=0., gamma2=0.)
+    cfg.train_cfg.monitor = dict(
+        disagree_jump=0.1, patience=1, stop_on_degradation=True)
     cfg.custom_hooks += [
-        dict(type='_CorruptTeachers', phase=2 if corrupt else -1, cls=10),
-        dict(type='_RestoreTeachers'),
-        dict(type='_MonitorProbe', disagree_jump=0.1, patience=1,
-             stop_on_degradation=True)
+        dict(type='_CorruptTeachers', phase=2 if corrupt else -1, cls=10)
     ]
     runner = tiny.run(cfg, 'mmseg')
-    return [h for h in runner.hooks if isinstance(h, _MonitorProbe)][0]
+    return runner, _warnings(work)
 
 
 @pytest.fixture(scope='module')
-def seg_probes(tiny_scenes, tmp_path_factory):
+def seg_runs(tiny_scenes, tmp_path_factory):
     return (_seg_run(tiny_scenes, str(tmp_path_factory.mktemp('mon_ok')),
                      False),
             _seg_run(tiny_scenes, str(tmp_path_factory.mktemp('mon_bad')),
@@ -247,27 +197,33 @@ def seg_probes(tiny_scenes, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_real_run_with_a_corrupted_teacher_warns_and_stops(seg_probes):
-    control, bad = seg_probes
-    ok2 = [m for p, m in control.log if p == 2]
-    bad2 = [m for p, m in bad.log if p == 2]
+def test_real_run_with_a_corrupted_teacher_warns_and_stops(seg_runs):
+    (control, ok), (bad_runner, bad) = seg_runs
+    ok2, bad2 = _in_phase(ok, 2), _in_phase(bad, 2)
     # only the corrupted run: both passes lose 10 of 11 classes, the kept
     # labels' mIoU collapses, A falls below phase 0 and disagrees more
     for target in 'AB':
         assert any(f'pseudo labels for {target}' in m and
                    '10 of 11 classes get no kept pseudo labels' in m
-                   and "'9'" not in m for m in bad2)
+                   and "'9'" not in m for m in bad2), bad2
         assert any(f'pseudo labels for {target}' in m and
                    'mIoU of the kept pseudo labels fell' in m for m in bad2)
-    assert any("phase2_A: val mIoU" in m and "below model A's phase-0" in m
+    assert any('phase2_A: val mIoU' in m and "below model A's phase-0" in m
                for m in bad2)
     assert any('phase2_A: disagreement rate' in m for m in bad2)
-    assert bad.monitor.should_stop
     assert not any('10 of 11' in m or 'fell' in m or 'below' in m or
                    'jumped' in m for m in ok2), ok2
-    assert not control.monitor.should_stop
-    # the records the probe built match the engine's numbers
-    rec = bad.labelling[-1]
+    # stop_on_degradation: the corrupted run stops cleanly after phase2_A,
+    # whose checkpoint is written; the control run finishes
+    assert any('stopping the run' in m for m in bad)
+    loop = bad_runner.train_loop
+    assert loop.finished_stage == 4 and loop.stage_at(bad_runner.iter - 1) \
+        .name == 'phase2_A'
+    assert osp.isfile(osp.join(bad_runner.work_dir, 'phase2_A.pth'))
+    assert control.train_loop.finished_stage == len(
+        control.train_loop.stages) - 1
+    # the records the monitor saw are the engine's
+    rec = loop.report.labelling[-1]
     assert rec['class_kept'][10] == rec['pixels'] and rec['kept_ratio'] == 1
 
 
@@ -275,13 +231,13 @@ def test_real_run_with_a_corrupted_teacher_warns_and_stops(seg_probes):
 class _DropClass(Hook):
     """From phase ``phase`` on, the chain's teacher (the EMA model) never
     predicts the class the previous teacher predicted most."""
-    priority = 'VERY_HIGH'  # before the labelling pass
+    priority = 'LOWEST'  # after the previous phase ended
 
     def __init__(self, phase):
         self.phase, self.cls = phase, None
 
-    def before_train_stage(self, runner, stage):
-        if stage.phase == self.phase:
+    def after_train_stage(self, runner, stage):
+        if stage.phase == self.phase - 1:
             labels = runner.train_loop.dataloader.dataset.pseudo['label']
             self.cls = int(np.bincount(labels).argmax())
             ema = [h for h in runner.hooks if isinstance(h, EMAHook)][0]
@@ -292,13 +248,12 @@ class _DropClass(Hook):
 @pytest.mark.slow
 def test_real_chain_warns_when_a_class_drops_out(digits_cls_root, tmp_path):
     cfg = tiny.tiny_cls_cfg(digits_cls_root, str(tmp_path), iters=20)
-    cfg.custom_hooks += [dict(type='_DropClass', phase=2),
-                         dict(type='_MonitorProbe')]
+    cfg.custom_hooks += [dict(type='_DropClass', phase=2)]
     runner = tiny.run(cfg, 'mmpretrain')
-    probe = [h for h in runner.hooks if isinstance(h, _MonitorProbe)][0]
+    msgs = _warnings(str(tmp_path))
     c = [h for h in runner.hooks if isinstance(h, _DropClass)][0].cls
     name = f"'{c}' (teacher predicts it for 0 samples)"
-    one, two = probe.labelling
+    one, two = runner.train_loop.report.labelling
     assert one['class_kept'][c] > 0 and two['class_total'][c] == 0
-    assert not any(name in m for p, m in probe.log if p == 1)
-    assert any(name in m for p, m in probe.log if p == 2)
+    assert not any(name in m for m in _in_phase(msgs, 1))
+    assert any(name in m for m in _in_phase(msgs, 2)), msgs

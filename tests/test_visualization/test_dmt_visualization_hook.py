@@ -131,13 +131,14 @@ def test_seg_pseudo_label_applies_the_training_cut(tmp_path):
     level = torch.tensor([[200, 10, 150], [90, 0, 255]], dtype=torch.uint8)
     write_pseudo_label(str(tmp_path / 'a.png'), label, level)
     ds = SimpleNamespace(
-        pseudo_dir=str(tmp_path), pseudo_key=lambda j: 'a.png',
+        pseudo_enabled=True,
+        pseudo_label_path=lambda j: str(tmp_path / 'a.png'),
         pseudo_thresholds=np.array([100, 100, 100], np.uint8),
         ignore_index=255)
     got, conf = seg_pseudo_label(ds, 0)
     assert got.tolist() == [[1, 255, 2], [255, 255, 0]]
     assert conf[0, 0] == pytest.approx(level_to_confidence(200))
-    ds.pseudo_dir = None
+    ds.pseudo_enabled = False
     with pytest.raises(RuntimeError, match='no pseudo labels'):
         seg_pseudo_label(ds, 0)
 

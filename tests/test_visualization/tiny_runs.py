@@ -47,8 +47,8 @@ def tiny_seg_cfg(root: str, work_dir: str, p0: int = 3,
     cfg.train_dataloader.batch_size = 4
     cfg.train_dataloader.sampler.batch_size = 4
     cfg.train_dataloader.sampler.num_labeled = 1
-    cfg.custom_hooks[0].label_num_workers = 0
-    cfg.custom_hooks[0].label_batch_size = 4
+    cfg.train_cfg.label_num_workers = 0
+    cfg.train_cfg.label_batch_size = 4
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = 1000
     cfg.log_level = 'WARNING'
@@ -76,7 +76,7 @@ def tiny_cls_cfg(root: str, work_dir: str, iters: int = 2) -> Config:
         cfg[key].dataset.indices = 40
     cfg.train_cfg.update(phase0_iters=iters, phase_iters=iters,
                          keep_ratios=(0.5, 1.0))
-    cfg.custom_hooks[0].label_batch_size = 50
+    cfg.train_cfg.label_batch_size = 50
     cfg.default_hooks.checkpoint.interval = 1000
     cfg.default_hooks.logger.interval = 1
     return cfg

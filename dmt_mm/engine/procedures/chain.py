@@ -139,8 +139,8 @@ class ChainProcedure(BaseProcedure):
                 self.chain_file(stage.phase, '.json'),
                 json.dumps(record, indent=1).encode())
         barrier()
-        self.loop.report.add_labelling(record)
         self._log(stage, record)
+        self.loop.report.add_labelling(record, runner)
         return record
 
     def _log(self, stage, rec: dict) -> None:
@@ -157,12 +157,6 @@ class ChainProcedure(BaseProcedure):
         classes = self.dataset.metainfo['classes']
         runner.logger.info('DMT kept pseudo labels per class: ' + ', '.join(
             f'{c}:{k}' for c, k in zip(classes, rec['class_kept'])))
-        scalars = {'dmt/kept_ratio': rec['kept_ratio'],
-                   'dmt/threshold': rec['threshold']}
-        if 'pseudo_acc' in rec:
-            scalars['dmt/pseudo_acc'] = rec['pseudo_acc']
-            scalars['dmt/kept_acc'] = rec['kept_acc']
-        runner.visualizer.add_scalars(scalars, step=runner.iter)
 
     def fresh_student(self, stage) -> None:
         """Re-initialise the student with a new seed; restart the EMA."""

@@ -142,8 +142,8 @@ class MutualProcedure(BaseProcedure):
                 dict(record, thresholds_level=thresholds.tolist()))
             publish_pseudo_dir(staged, final)
         barrier()
-        self.loop.report.add_labelling(record)
         self._log(target, record)
+        self.loop.report.add_labelling(record, runner)
         return record
 
     def _log(self, target: str, rec: dict) -> None:
@@ -159,11 +159,6 @@ class MutualProcedure(BaseProcedure):
         classes = self.dataset.metainfo['classes']
         runner.logger.info('DMT per-class confidence thresholds: ' + ', '.join(
             f'{c}:{t:.3f}' for c, t in zip(classes, rec['thresholds'])))
-        scalars = {f'dmt/kept_ratio_{target}': rec['kept_ratio']}
-        if 'pseudo_miou' in rec:
-            scalars[f'dmt/pseudo_miou_{target}'] = rec['pseudo_miou']
-            scalars[f'dmt/kept_miou_{target}'] = rec['kept_miou']
-        runner.visualizer.add_scalars(scalars, step=runner.iter)
 
 
 __all__ = ['MutualProcedure', 'TEACHERS']

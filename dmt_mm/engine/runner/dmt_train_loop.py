@@ -111,6 +111,12 @@ class DMTTrainLoop(IterBasedTrainLoop):
             iterations. Defaults to None.
         save_stage_checkpoints (bool): Save ``<stage>.pth`` at the end of
             every stage. Defaults to True.
+        monitor (dict, optional): Thresholds of the warnings logged while
+            the run goes (:class:`~dmt_mm.engine.monitor.DMTMonitor`), e.g.
+            ``dict(val_drop=1.0, stop_on_degradation=True)``: a class without
+            kept pseudo labels, kept pseudo-label quality dropping, val below
+            phase 0, a jump in disagreement. With ``stop_on_degradation`` the
+            run stops cleanly after the stage checkpoint.
     """
 
     def __init__(self,
@@ -130,7 +136,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
                  metric: Optional[str] = None,
                  val_per_stage: bool = True,
                  val_interval: Optional[int] = None,
-                 save_stage_checkpoints: bool = True) -> None:
+                 save_stage_checkpoints: bool = True,
+                 monitor: Optional[dict] = None) -> None:
         _check_choice('procedure', procedure, tuple(PROCEDURES))
         if teacher is None:
             teacher = 'self' if procedure == 'chain' else 'partner'
@@ -182,7 +189,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
         dataset = self.dataloader.dataset
         self.report = DMTReport(
             metric or ('accuracy/top1' if procedure == 'chain' else 'mIoU'),
-            procedure, self.teacher, dataset.metainfo.get('classes', ()))
+            procedure, self.teacher, dataset.metainfo.get('classes', ()),
+            monitor)
         print_log(
             'DMT schedule: ' + ', '.join(
                 f'{s.name}[{s.begin}:{s.end})' for s in self.stages),
@@ -282,6 +290,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
                 if self.procedure.started_stage != stage.index:
                     self.report.start_stage()
                 self.procedure.start_stage(stage)
+                if self._stop_on_degradation():
+                    break
                 runner.call_hook('before_train_stage', stage=stage)
                 self.restart_dataloader()
                 self._running_stage = stage.index
@@ -301,7 +311,7 @@ class DMTTrainLoop(IterBasedTrainLoop):
         runner = self.runner
         if self.val_per_stage and runner.val_loop is not None:
             runner.val_loop.run()
-        row = self.report.finish_stage(stage)
+        row = self.report.finish_stage(stage, runner)
         runner.logger.info(f'DMT: stage {stage.name} done: ' + ', '.join(
             f'{k}={_fmt(v)}' for k, v in row.items()))
         self.finished_stage = stage.index
@@ -310,6 +320,18 @@ class DMTTrainLoop(IterBasedTrainLoop):
         if stage.index == len(self.stages) - 1:
             runner.logger.info('DMT summary\n' + format_summary(
                 self.report.history, self.report.metric))
+        self._stop_on_degradation()
+
+    def _stop_on_degradation(self) -> bool:
+        """Stop cleanly when the monitor says so (``stop_on_degradation``):
+        the last stage checkpoint holds the state to inspect or resume."""
+        monitor = self.report.monitor
+        if monitor.should_stop and not self.stop_training:
+            self.runner.logger.warning(
+                'DMT: stopping the run (train_cfg.monitor.'
+                f'stop_on_degradation): {monitor.stop_reason}')
+            self.stop_training = True
+        return self.stop_training
 
     # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
