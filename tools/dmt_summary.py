@@ -3,7 +3,8 @@
 
     python tools/dmt_summary.py WORK_DIR
 
-Reads ``WORK_DIR/dmt_summary.json`` (written by MutualTrainingHook) and, if
+Reads ``WORK_DIR/dmt_summary.json`` (written after every stage by the DMT
+train loop's report, :mod:`dmt_mm.engine.reporting`) and, if
 present, the test results ``WORK_DIR/test_*/**/*.json`` written by
 ``tools/test.py``.
 """

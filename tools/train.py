@@ -18,6 +18,7 @@ import logging
 import os
 import os.path as osp
 import sys
+import zipfile
 from typing import List, Optional, Sequence
 
 try:
@@ -269,9 +270,33 @@ def set_auto_resume(cfg: Config) -> bool:
             level=logging.WARNING)
         cfg.resume = False
         return False
+    check_last_checkpoint(cfg.work_dir)
     cfg.resume = True
     cfg.load_from = None
     return True
+
+
+def check_last_checkpoint(work_dir: str) -> None:
+    """Refuse to resume from a checkpoint that is missing or incomplete.
+
+    ``last_checkpoint`` is written only after its checkpoint is complete,
+    so a run killed while saving leaves it naming the previous, complete
+    one; this catches a work dir that was copied or cleaned by hand.
+    """
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return
+    with open(marker) as f:
+        path = f.read().strip()
+    if not path or not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{marker} names {path!r}, which does not exist; resume from a '
+            'checkpoint that does: --resume <work_dir>/<file>.pth')
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f'{marker} names {path}, which is not a complete checkpoint (cut '
+            'short while it was written?); resume from an earlier one: '
+            '--resume <work_dir>/<file>.pth')
 
 
 def build_runner(cfg: Config) -> Runner:
@@ -310,8 +335,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
 
 __all__: List[str] = [
     'parse_args', 'default_work_dir', 'enable_amp', 'enable_tensorboard',
-    'set_auto_resume',
-    'build_train_cfg', 'build_runner', 'main'
+    'set_auto_resume', 'check_last_checkpoint', 'build_train_cfg',
+    'build_runner', 'main'
 ]
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 """What the segmentation and classification DMT datasets share.
 
 :class:`BaseSemiDataset` holds the index layout ``[labeled_0 | labeled_1 |
-... | unlabeled]`` and the state that :class:`MutualTrainingHook` drives
+... | unlabeled]`` and the state that the DMT procedures drive
 (which labelled subset is active, whether pseudo labels are served), which
 :class:`LabeledPseudoSampler` reads to mix batches. The task-specific
 subclasses (:class:`SemiSegDataset`, :class:`SemiClsDataset`) build the
@@ -14,6 +14,8 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
+
+from dmt_mm.utils.randomness import seeded_rngs
 
 
 def type_name(step) -> str:
@@ -140,7 +142,11 @@ class BaseSemiDataset(Dataset):
 
     Index layout: ``[labeled_0 | labeled_1 | ... | unlabeled]``. Subclasses
     call :meth:`_init_layout` once their sub-datasets are built and implement
-    :meth:`__getitem__`, :meth:`set_pseudo_source`, :meth:`unlabeled_info`.
+    :meth:`get_sample`, :meth:`set_pseudo_source`, :meth:`unlabeled_info`.
+    An item is ``dataset[i]`` or, as :class:`LabeledPseudoSampler` yields
+    it, ``dataset[(i, seed)]``: the sample's random transforms then run
+    under ``seed``, so they do not depend on which worker loads it or on
+    what that worker drew before (exact resume).
 
     The DMT procedures drive two pieces of state: which labelled subset is
     served (:meth:`set_active`) and which pseudo labels
@@ -267,3 +273,14 @@ class BaseSemiDataset(Dataset):
 
     def __len__(self) -> int:
         return self._unlabeled_offset + len(self.unlabeled)
+
+    def __getitem__(self, idx) -> dict:
+        if isinstance(idx, (tuple, list)):
+            idx, seed = idx
+            with seeded_rngs(int(seed)):
+                return self.get_sample(int(idx))
+        return self.get_sample(idx)
+
+    def get_sample(self, idx: int) -> dict:
+        """The packed sample at global index ``idx``."""
+        raise NotImplementedError

@@ -264,7 +264,7 @@ class SemiClsDataset(BaseSemiDataset):
         """True labels of the unlabelled set (diagnostics), or None."""
         return None if self._hidden is None else self._hidden.copy()
 
-    def __getitem__(self, idx: int) -> dict:
+    def get_sample(self, idx: int) -> dict:
         self._check_index(idx)
         if idx < self._unlabeled_offset:
             ds, local = self._locate_labeled(idx)

@@ -106,6 +106,9 @@ class SemiSegDataset(BaseSemiDataset):
             classes), ``'all'`` also decodes the unlabelled images.
             Defaults to ``'labeled'``.
         num_workers (int): Threads used by the verification. Defaults to 4.
+        ignore_index (int): Label value ignored by the loss (the verification
+            accepts it in masks; pseudo labels below the cut get it).
+            Defaults to 255.
     """
 
     def __init__(self,
@@ -306,7 +309,7 @@ class SemiSegDataset(BaseSemiDataset):
     def labeling_meta(self, j: int) -> dict:
         return dict(unlabeled_index=j, pseudo_key=self.pseudo_key(j))
 
-    def __getitem__(self, idx: int) -> dict:
+    def get_sample(self, idx: int) -> dict:
         self._check_index(idx)
         if idx < self._unlabeled_offset:
             ds, local = self._locate_labeled(idx)

@@ -25,7 +25,7 @@ import time
 from typing import Callable, List, Optional
 
 import torch
-from mmengine.dist import all_reduce, get_dist_info
+from mmengine.dist import all_reduce, broadcast, get_dist_info
 from mmengine.utils import ProgressBar
 
 from dmt_mm.utils.pseudo_label_io import NUM_CONF_LEVELS, encode_confidence
@@ -70,7 +70,7 @@ def run_labelling(runner, dataset, predict: Callable, consume: Callable,
             sampler=dict(type='DefaultSampler', shuffle=False,
                          round_up=False),
             collate_fn=dict(type='pseudo_collate')))
-    rank, _ = get_dist_info()
+    rank, world_size = get_dist_info()
     n = len(loader.sampler)
     if rank == 0:
         runner.logger.info(f'DMT labelling: {what}')
@@ -80,6 +80,11 @@ def run_labelling(runner, dataset, predict: Callable, consume: Callable,
     flags = [(m, m.training) for m in eval_modules or []]
     for m, _ in flags:
         m.eval()
+        if world_size > 1:
+            # Under DDP each rank's BN statistics follow its own batches;
+            # every rank labels with rank 0's, the ones its checkpoint keeps.
+            for buf in m.buffers():
+                broadcast(buf, src=0)
     start, done = time.time(), 0
     try:
         for data in loader:

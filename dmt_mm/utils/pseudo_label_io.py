@@ -212,8 +212,10 @@ def publish_pseudo_dir(staged: str, final: str) -> None:
     os.replace(link_tmp, final)
     keep = osp.basename(done)
     for entry in os.listdir(parent):
-        if entry.startswith(f'{name}.') and entry != keep:
-            path = osp.join(parent, entry)
+        path = osp.join(parent, entry)
+        if entry.startswith(f'.{name}.link.') and osp.islink(path):
+            os.remove(path)  # the new link of a process killed mid-publish
+        elif entry.startswith(f'{name}.') and entry != keep:
             if osp.isdir(path) and not osp.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
 

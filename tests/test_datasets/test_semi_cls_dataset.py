@@ -239,7 +239,7 @@ def test_sampler_source_ratio(ds):
     ds.set_pseudo_source(rank_and_cut(np.zeros(30, int),
                                       np.linspace(0, 1, 30), 0.5))
     it = iter(s)
-    batch = [next(it) for _ in range(16)]
+    batch = [next(it)[0] for _ in range(16)]
     lab = set(ds.labeled_indices().tolist())
     pseudo = set(ds.pseudo_indices().tolist())
     for b in (batch[:8], batch[8:]):

@@ -7,9 +7,12 @@ import socket
 import subprocess
 import sys
 
-import pytest
+import copy
 
-from conftest import REPO
+import pytest
+from mmengine.runner import Runner
+
+from conftest import REPO, fast_cpu_context
 from test_dmt_end_to_end import tiny_cfg
 
 
@@ -45,7 +48,7 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
     summary = json.load(open(osp.join(work, 'dmt_summary.json')))
     assert [(r['model'], r['phase']) for r in summary['stages']] == [
         ('A', 0), ('B', 0), ('A', 1), ('B', 1)]
-    unlabeled = open(osp.join(tiny_scenes, 'splits/unlabeled.txt')).read()
+    unlabeled = open(osp.join(tiny_scenes, 'splits/unlabeled_seed0.txt')).read()
     stems = sorted(unlabeled.split())
     for model in ('A', 'B'):
         d = osp.join(work, 'pseudo_labels', f'for_{model}')
@@ -56,6 +59,28 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
         # histograms were summed over the two ranks
         assert manifest['pixels'] == len(stems) * 48 * 48
         assert sum(manifest['class_total']) == manifest['pixels']
+
+    # Given identical teachers (the end of phase 0), one process labels
+    # exactly what the two ranks labelled: the same PNGs and manifest.
+    single = str(tmp_path / 'single')
+    cfg1 = copy.deepcopy(cfg)
+    cfg1.work_dir = single
+    with fast_cpu_context():
+        runner = Runner.from_cfg(cfg1)
+        loop = runner.train_loop
+        runner.load_checkpoint(osp.join(work, 'phase0_B.pth'))
+        stage = loop.stages[2]  # phase1_A: both passes of phase 1
+        for target in ('A', 'B'):
+            loop.procedure.label_for(target, stage)
+    for model in ('A', 'B'):
+        ddp_set = osp.join(work, 'pseudo_labels', f'for_{model}')
+        one_set = osp.join(single, 'pseudo_labels', f'for_{model}')
+        names = sorted(os.listdir(ddp_set))
+        assert sorted(os.listdir(one_set)) == names
+        for name in names:
+            with open(osp.join(ddp_set, name), 'rb') as a, \
+                    open(osp.join(one_set, name), 'rb') as b:
+                assert a.read() == b.read(), (model, name)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -120,8 +121,24 @@ def test_auto_resume_keeps_initial_load_from(dmt_cfg, tmp_path):
     # once the work dir has a checkpoint, resume from the latest one
     work_dir.mkdir()
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_4.pth'))
+    torch.save({'meta': {}}, str(work_dir / 'iter_4.pth'))
     cfg = train_tool.build_train_cfg(train_tool.parse_args(argv))
     assert cfg.resume is True and cfg.load_from is None
+
+
+def test_auto_resume_refuses_a_missing_or_cut_checkpoint(dmt_cfg, tmp_path):
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    argv = [dmt_cfg, '--resume', '--work-dir', str(work_dir)]
+    ckpt = work_dir / 'iter_4.pth'
+    (work_dir / 'last_checkpoint').write_text(str(ckpt))
+    with pytest.raises(FileNotFoundError, match='iter_4.pth.*does not exist'):
+        train_tool.build_train_cfg(train_tool.parse_args(argv))
+    torch.save({'meta': {}, 'w': torch.zeros(1000)}, str(ckpt))
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[:len(data) // 2])  # a save cut short
+    with pytest.raises(ValueError, match='not a complete checkpoint'):
+        train_tool.build_train_cfg(train_tool.parse_args(argv))
 
 
 def test_train_cfg_options_merge(dmt_cfg):

@@ -8,7 +8,8 @@ import torch
 
 from dmt_mm.utils.pseudo_label_io import (CONF_LEVELS, decode_confidence,
                                           encode_confidence,
-                                          pack_pseudo_label,
+                                          new_pseudo_dir, pack_pseudo_label,
+                                          publish_pseudo_dir,
                                           read_pseudo_label,
                                           unpack_pseudo_label,
                                           write_pseudo_label)
@@ -80,3 +81,22 @@ def test_read_errors_name_the_file(tmp_path):
     cv2.imwrite(str(bad), np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match='rgb.png'):
         read_pseudo_label(str(bad))
+
+
+def test_publish_swaps_the_link_and_removes_what_a_kill_left(tmp_path):
+    final = str(tmp_path / 'for_A')
+    first = new_pseudo_dir(final)
+    open(os.path.join(first, 'a.png'), 'w').close()
+    publish_pseudo_dir(first, final)
+    assert os.path.islink(final) and os.listdir(final) == ['a.png']
+    # what a process killed mid-pass / mid-publish leaves behind
+    dead_stage = new_pseudo_dir(final)
+    os.symlink(os.path.basename(first[:-4]),
+               str(tmp_path / '.for_A.link.999999'))
+    second = new_pseudo_dir(final)
+    open(os.path.join(second, 'b.png'), 'w').close()
+    publish_pseudo_dir(second, final)
+    assert os.listdir(final) == ['b.png']
+    assert not os.path.exists(dead_stage)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ['for_A', os.path.basename(second[:-4])])

@@ -1,11 +1,14 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
-from typing import Iterator, Optional, Sequence
+from itertools import islice
+from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
+
+from dmt_mm.utils.randomness import derive_seed
 
 
 class _ShardStream:
@@ -66,6 +69,13 @@ class LabeledPseudoSampler(Sampler):
     ranks together. The dataset's state is read when iteration starts; the
     DMT train loop restarts the data iterator at every stage.
 
+    Everything is a function of ``(seed, stage, position)``, so a resumed
+    run sees exactly the samples and augmentations of an uninterrupted one:
+    :meth:`set_stage` selects the stage's streams and the position to start
+    from, and every yielded item is ``(index, sample_seed)``, the seed under
+    which the dataset runs that sample's transforms
+    (:meth:`BaseSemiDataset.__getitem__`), whichever worker loads it.
+
     Args:
         dataset (SemiSegDataset): A dataset with ``labeled_indices()``,
             ``pseudo_indices()`` and ``pseudo_enabled``.
@@ -115,12 +125,22 @@ class LabeledPseudoSampler(Sampler):
         self.shuffle = shuffle
         self.seed = sync_random_seed() if seed is None else seed
         self.rank, self.world_size = get_dist_info()
-        self._restarts = 0
+        self.stage = 0
+        self.start = 0
 
-    def __iter__(self) -> Iterator[int]:
-        # A new seed per restart (stage) so stages do not replay one order.
-        base = self.seed + 100003 * self._restarts
-        self._restarts += 1
+    def set_stage(self, stage: int, start_batch: int = 0) -> None:
+        """Serve stage ``stage`` from its batch ``start_batch`` (resume)."""
+        self.stage = int(stage)
+        self.start = int(start_batch) * self.batch_size
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        stream = islice(self._indices(), self.start, None)
+        for pos, idx in enumerate(stream, self.start):
+            yield idx, derive_seed(self.seed, self.stage, self.rank, pos)
+
+    def _indices(self) -> Iterator[int]:
+        # every stage draws its own orders
+        base = self.seed + 100003 * self.stage
         labeled = iter(
             _ShardStream(self.dataset.labeled_indices(), self.shuffle, base,
                          self.rank, self.world_size))

@@ -89,8 +89,12 @@ class MutualTrainingHook(Hook):
         self._loop(runner).report.add_train_outputs(outputs)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        if hasattr(runner.train_loop, 'report'):
-            runner.train_loop.report.set_val(metrics)
+        loop = runner.train_loop
+        if hasattr(loop, 'report'):
+            loop.report.set_val(metrics)
+            if loop.selection.enabled:
+                loop.selection.observe(
+                    metrics, loop.procedure.model.student, runner.iter)
 
     def after_train_stage(self, runner, stage) -> None:
         if self._loop(runner).save_stage_checkpoints:

@@ -80,6 +80,10 @@ class BaseProcedure:
     def prepare_stage(self, stage, resumed: bool) -> None:
         raise NotImplementedError
 
+    def labels_at(self, stage) -> bool:
+        """Whether a labelling pass runs when ``stage`` starts."""
+        return stage.phase >= 1
+
     def before_iter(self, stage) -> None:
         """Called before every training iteration of ``stage``."""
 

@@ -125,7 +125,6 @@ class ChainProcedure(BaseProcedure):
             samples=n,
             threshold=float(array['conf'][kept].min()),
             mean_conf=float(array['conf'].mean()),
-            seconds=round(seconds, 2),
             class_total=np.bincount(array['label'], minlength=c).tolist(),
             class_kept=np.bincount(array['label'][kept], minlength=c).tolist())
         hidden = dataset.hidden_labels()
@@ -139,17 +138,17 @@ class ChainProcedure(BaseProcedure):
                 self.chain_file(stage.phase, '.json'),
                 json.dumps(record, indent=1).encode())
         barrier()
-        self._log(stage, record)
+        self._log(stage, record, seconds)
         self.loop.report.add_labelling(record, runner)
         return record
 
-    def _log(self, stage, rec: dict) -> None:
+    def _log(self, stage, rec: dict, seconds: float) -> None:
         runner = self.runner
         msg = (f'DMT phase {stage.phase} pseudo labels ({rec["teacher"]}): '
                f'keep ratio {stage.keep_ratio}, kept '
                f'{sum(rec["class_kept"])} of {rec["samples"]} samples '
                f'({rec["kept_ratio"] * 100:.1f}%), confidence threshold '
-               f'{rec["threshold"]:.4f}, in {rec["seconds"]}s')
+               f'{rec["threshold"]:.4f}, in {seconds:.1f}s')
         if 'pseudo_acc' in rec:
             msg += (f', pseudo-label accuracy {rec["pseudo_acc"]:.2f} (all) '
                     f'/ {rec["kept_acc"]:.2f} (kept)')

@@ -66,14 +66,16 @@ class MutualProcedure(BaseProcedure):
                         f'for_{name}')
 
     # ---------------------------------------------------------------- stage
+    def labels_at(self, stage) -> bool:
+        return stage.phase >= 1 and stage.model == self.model.model_names[0]
+
     def prepare_stage(self, stage, resumed: bool) -> None:
         model, dataset = self.model, self.dataset
         if resumed and model.active_name != stage.model:
             raise RuntimeError(
                 f'checkpoint has model {model.active_name} in the student '
                 f'slot but stage {stage.name} trains {stage.model}')
-        if (stage.phase >= 1 and not resumed
-                and stage.model == model.model_names[0]):
+        if self.labels_at(stage) and not resumed:
             for target in model.model_names:
                 self.label_for(target, stage)
         model.activate(stage.model)
@@ -127,7 +129,6 @@ class MutualProcedure(BaseProcedure):
             kept_ratio=float(kept.sum()) / total,
             images=dataset.num_unlabeled,
             pixels=int(hist.sum()),
-            seconds=round(seconds, 2),
             class_total=hist.sum(1).tolist(),
             class_kept=kept.tolist(),
             thresholds=[level_to_confidence(t) for t in thresholds])
@@ -142,16 +143,16 @@ class MutualProcedure(BaseProcedure):
                 dict(record, thresholds_level=thresholds.tolist()))
             publish_pseudo_dir(staged, final)
         barrier()
-        self._log(target, record)
+        self._log(target, record, seconds)
         self.loop.report.add_labelling(record, runner)
         return record
 
-    def _log(self, target: str, rec: dict) -> None:
+    def _log(self, target: str, rec: dict, seconds: float) -> None:
         runner = self.runner
         msg = (f'DMT phase {rec["phase"]} pseudo labels for {target} '
                f'(teacher {rec["teacher"]}): keep ratio {rec["keep_ratio"]}, '
                f'kept {rec["kept_ratio"] * 100:.1f}% of {rec["pixels"]} '
-               f'pixels in {rec["seconds"]}s')
+               f'pixels in {seconds:.1f}s')
         if 'pseudo_miou' in rec:
             msg += (f', pseudo-label mIoU {rec["pseudo_miou"]:.2f} (all) / '
                     f'{rec["kept_miou"]:.2f} (kept)')

@@ -1,48 +1,26 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import bisect
 import math
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
+from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop
 from torch.utils.data import DataLoader
 
+from dmt_mm.engine.hooks import MutualTrainingHook
 from dmt_mm.engine.procedures import (TEACHERS, ChainProcedure,
                                       MutualProcedure)
 from dmt_mm.engine.reporting import DMTReport, format_summary
 from dmt_mm.utils.curriculum import check_keep_ratios
+from dmt_mm.utils.randomness import derive_seed, seed_global_rngs
+from .schedule import (Stage, build_stages, check_choice, check_one_of,
+                       check_train_setup, same_loader)
+from .selection import SELECTIONS, StageSelection
 
 #: The DMT procedures :class:`DMTTrainLoop` runs.
 PROCEDURES = {'mutual': MutualProcedure, 'chain': ChainProcedure}
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One training stage of DMT: model ``model`` in phase ``phase``.
-
-    Phase 0 trains on labelled data only; phase ``k >= 1`` trains on
-    labelled + pseudo-labelled data with keep ratio ``keep_ratio``.
-    Iterations ``[begin, end)`` of the run belong to the stage. In the chain
-    procedure there is one model and ``model`` is None.
-    """
-    index: int
-    model: Optional[str]
-    phase: int
-    keep_ratio: Optional[float]
-    begin: int
-    end: int
-
-    @property
-    def length(self) -> int:
-        return self.end - self.begin
-
-    @property
-    def name(self) -> str:
-        if self.model is None:
-            return f'phase{self.phase}'
-        return f'phase{self.phase}_{self.model}'
 
 
 @LOOPS.register_module()
@@ -111,6 +89,10 @@ class DMTTrainLoop(IterBasedTrainLoop):
             iterations. Defaults to None.
         save_stage_checkpoints (bool): Save ``<stage>.pth`` at the end of
             every stage. Defaults to True.
+        select (str): The weights that end a stage: ``'last'`` or ``'best'``
+            (the best of the stage's validations every ``val_interval``
+            iterations, as the public code; chosen on the val set, see
+            :class:`StageSelection`). Defaults to ``'last'``.
         monitor (dict, optional): Thresholds of the warnings logged while
             the run goes (:class:`~dmt_mm.engine.monitor.DMTMonitor`), e.g.
             ``dict(val_drop=1.0, stop_on_degradation=True)``: a class without
@@ -137,11 +119,18 @@ class DMTTrainLoop(IterBasedTrainLoop):
                  val_per_stage: bool = True,
                  val_interval: Optional[int] = None,
                  save_stage_checkpoints: bool = True,
+                 select: str = 'last',
                  monitor: Optional[dict] = None) -> None:
-        _check_choice('procedure', procedure, tuple(PROCEDURES))
+        check_choice('procedure', procedure, tuple(PROCEDURES))
         if teacher is None:
             teacher = 'self' if procedure == 'chain' else 'partner'
-        _check_choice('teacher', teacher, TEACHERS)
+        check_choice('teacher', teacher, TEACHERS)
+        check_choice('select', select, SELECTIONS)
+        if select == 'best' and (procedure != 'mutual' or not val_interval):
+            raise ValueError(
+                "train_cfg.select='best' keeps each stage's best validated "
+                "weights: it needs procedure='mutual' and a val_interval, got "
+                f'procedure={procedure!r}, val_interval={val_interval!r}')
         if procedure == 'chain' and teacher != 'self':
             raise ValueError(
                 "train_cfg.teacher='partner' needs two models; the chain "
@@ -149,10 +138,9 @@ class DMTTrainLoop(IterBasedTrainLoop):
                 "teacher='self'")
         self.keep_ratios = check_keep_ratios(keep_ratios,
                                              'train_cfg.keep_ratios')
-        _check_one_of('phase0_iters', phase0_iters, 'phase0_epochs',
-                      phase0_epochs)
-        _check_one_of('phase_iters', phase_iters, 'phase_epochs',
-                      phase_epochs)
+        check_one_of('phase0_iters', phase0_iters, 'phase0_epochs',
+                     phase0_epochs)
+        check_one_of('phase_iters', phase_iters, 'phase_epochs', phase_epochs)
         if dmt_lr is not None and not dmt_lr > 0:
             raise ValueError(
                 f'train_cfg.dmt_lr must be positive, got {dmt_lr!r}')
@@ -170,7 +158,7 @@ class DMTTrainLoop(IterBasedTrainLoop):
         self.pseudo_dir = pseudo_dir
         self.val_per_stage = val_per_stage
         self.save_stage_checkpoints = save_stage_checkpoints
-        self._check_data_and_schedulers()
+        check_train_setup(runner.cfg, self.dataloader)
         cfg_lr = runner.cfg.get('optim_wrapper', {}).get('optimizer',
                                                          {}).get('lr')
         self.dmt_lr_scale = (dmt_lr / cfg_lr
@@ -179,8 +167,12 @@ class DMTTrainLoop(IterBasedTrainLoop):
         self.procedure.check()
         names = ((None, ) if procedure == 'chain' else tuple(
             self.procedure.model.model_names))
-        self.stages = self._build_stages(names, phase0_iters, phase0_epochs,
-                                         phase_iters, phase_epochs)
+        self.stages = build_stages(
+            names, len(self.keep_ratios), self.dataloader.dataset,
+            self.dataloader.sampler, runner.world_size,
+            dict(phase0_iters=phase0_iters, phase0_epochs=phase0_epochs,
+                 phase_iters=phase_iters, phase_epochs=phase_epochs),
+            self.keep_ratios)
         self._max_iters = self.stages[-1].end
         self.val_interval = val_interval or self._max_iters + 1
         self._stage_ends = [s.end for s in self.stages]
@@ -191,61 +183,11 @@ class DMTTrainLoop(IterBasedTrainLoop):
             metric or ('accuracy/top1' if procedure == 'chain' else 'mIoU'),
             procedure, self.teacher, dataset.metainfo.get('classes', ()),
             monitor)
+        self.selection = StageSelection(select, self.report.metric)
         print_log(
             'DMT schedule: ' + ', '.join(
                 f'{s.name}[{s.begin}:{s.end})' for s in self.stages),
             logger='current')
-
-    def _check_data_and_schedulers(self) -> None:
-        dataset, sampler = self.dataloader.dataset, self.dataloader.sampler
-        for attr in ('labeled_indices', 'pseudo_indices', 'set_pseudo_source'):
-            if not hasattr(dataset, attr):
-                raise TypeError(
-                    'DMTTrainLoop needs train_dataloader.dataset to be a '
-                    'SemiSegDataset or SemiClsDataset, got '
-                    f'{type(dataset).__name__}')
-        if not hasattr(sampler, 'num_pseudo'):
-            raise TypeError(
-                'DMTTrainLoop needs train_dataloader.sampler to be a '
-                f'LabeledPseudoSampler, got {type(sampler).__name__}')
-        if sampler.batch_size != self.dataloader.batch_size:
-            raise ValueError(
-                f'train_dataloader.sampler.batch_size ({sampler.batch_size}) '
-                f'differs from train_dataloader.batch_size '
-                f'({self.dataloader.batch_size})')
-        cfg = self.runner.cfg.get('param_scheduler') or []
-        for c in (cfg if isinstance(cfg, (list, tuple)) else [cfg]):
-            if c.get('by_epoch', False):
-                raise ValueError(
-                    'DMT restarts every param_scheduler at each stage and '
-                    'reads begin/end in iterations; set by_epoch=False, got '
-                    f'{dict(c)}')
-
-    def _build_stages(self, names, phase0_iters, phase0_epochs, phase_iters,
-                      phase_epochs) -> List[Stage]:
-        dataset, sampler = self.dataloader.dataset, self.dataloader.sampler
-        world = self.runner.world_size
-        stages, begin = [], 0
-        for phase in range(len(self.keep_ratios) + 1):
-            for i, name in enumerate(names):
-                ratio = self.keep_ratios[phase - 1] if phase else None
-                if phase == 0:
-                    n = phase0_iters
-                    if n is None:
-                        n = math.ceil(
-                            phase0_epochs * dataset.num_labeled(i, 0) /
-                            (sampler.batch_size * world))
-                else:
-                    n = phase_iters
-                    if n is None:
-                        n = math.ceil(
-                            phase_epochs * dataset.num_pseudo_samples(ratio) /
-                            (sampler.num_pseudo * world))
-                n = max(1, int(n))
-                stages.append(
-                    Stage(len(stages), name, phase, ratio, begin, begin + n))
-                begin += n
-        return stages
 
     # --------------------------------------------------------------- stages
     def stage_at(self, iteration: int) -> Stage:
@@ -257,8 +199,9 @@ class DMTTrainLoop(IterBasedTrainLoop):
     def current_stage(self) -> Stage:
         return self.stage_at(self._iter)
 
-    def restart_dataloader(self) -> None:
-        """A fresh data iterator that sees the dataset's new state.
+    def restart_dataloader(self, stage: Stage) -> None:
+        """A fresh data iterator that sees the dataset's new state, from
+        the current iteration's position in the stage's sample stream.
 
         Workers hold a copy of the dataset, so they are recreated: a new
         ``iter()`` does that, except for persistent workers, which belong to
@@ -266,8 +209,17 @@ class DMTTrainLoop(IterBasedTrainLoop):
         """
         loader = self.dataloader
         if loader.persistent_workers and loader.num_workers > 0:
-            self.dataloader = _same_loader(loader)
+            self.dataloader = same_loader(loader)
+        self.dataloader.sampler.set_stage(stage.index, self._iter - stage.begin)
         self.dataloader_iterator = iter(self.dataloader)
+
+    def _seed_iteration(self) -> None:
+        """Seed the global generators from (seed, iteration): dropout,
+        mixup and every other draw of the training step do not depend on
+        the process's history, so a resumed run repeats them exactly."""
+        rand = self.runner.cfg.get('randomness') or {}
+        rank = get_rank() if rand.get('diff_rank_seed', False) else 0
+        seed_global_rngs(derive_seed(self.runner.seed, rank, self._iter))
 
     # ------------------------------------------------------------------ run
     def run(self):
@@ -275,12 +227,17 @@ class DMTTrainLoop(IterBasedTrainLoop):
         runner = self.runner
         runner.call_hook('before_train')
         runner.call_hook('before_train_epoch')
+        if not any(isinstance(h, MutualTrainingHook) for h in runner.hooks):
+            raise TypeError(
+                'DMTTrainLoop needs custom_hooks=[dict(type='
+                "'MutualTrainingHook')]: it keeps the DMT state in every "
+                'checkpoint and saves the stage checkpoints')
         self.procedure.before_run()
+        sampler_cfg = (runner.cfg.get('train_dataloader') or {}).get('sampler')
+        if not (sampler_cfg or {}).get('seed'):  # the run's (resumed) seed
+            self.dataloader.sampler.seed = runner.seed
         if self._iter > 0:
-            print_log(
-                f'Resuming DMT at iteration {self._iter} '
-                f'({self.current_stage.name})',
-                logger='current')
+            self._log_resume()
             last = self.stage_at(self._iter - 1)
             if last.end == self._iter and self.finished_stage < last.index:
                 self._end_stage(last)  # saved before its end was processed
@@ -289,13 +246,15 @@ class DMTTrainLoop(IterBasedTrainLoop):
             if self._running_stage != stage.index:
                 if self.procedure.started_stage != stage.index:
                     self.report.start_stage()
+                    self.selection.start_stage()
                 self.procedure.start_stage(stage)
                 if self._stop_on_degradation():
                     break
                 runner.call_hook('before_train_stage', stage=stage)
-                self.restart_dataloader()
+                self.restart_dataloader(stage)
                 self._running_stage = stage.index
             self.procedure.before_iter(stage)
+            self._seed_iteration()
             runner.model.train()
             self.run_iter(next(self.dataloader_iterator))
             if self._iter == stage.end:
@@ -307,10 +266,37 @@ class DMTTrainLoop(IterBasedTrainLoop):
         runner.call_hook('after_train')
         return runner.model
 
+    def _log_resume(self) -> None:
+        """Say where a resumed run continues and what it does again."""
+        stage, last = self.current_stage, self.stage_at(self._iter - 1)
+        ckpt = self.runner.message_hub.get_info('last_ckpt')
+        msg = [f'DMT: resuming from {ckpt or "a checkpoint"} at iteration '
+               f'{self._iter} of {self._max_iters}']
+        if last.end == self._iter and self.finished_stage < last.index:
+            msg.append(f'the end of stage {last.name} (validation, record, '
+                       'stage checkpoint) is done again')
+        if self.procedure.started_stage == stage.index:
+            msg.append(f'inside stage {stage.name}: {stage.end - self._iter}'
+                       ' of its iterations are left')
+        else:
+            msg.append(f'at the start of stage {stage.name}')
+            if stage.phase >= 1 and self.procedure.labels_at(stage):
+                msg.append(f'the phase-{stage.phase} pseudo labels are made '
+                           'again')
+        self.runner.logger.info('; '.join(msg))
+
     def _end_stage(self, stage: Stage) -> None:
         runner = self.runner
         if self.val_per_stage and runner.val_loop is not None:
             runner.val_loop.run()
+        best = self.selection.enabled and self.selection.finish_stage(
+            self.procedure.model.student, self._iter)
+        if best:
+            self.report.set_val({self.report.metric: best['value']})
+            runner.logger.info(
+                f'DMT: stage {stage.name} ends with its best weights '
+                f'(iteration {best["iter"]}, {self.report.metric} '
+                f'{best["value"]:.4g}; train_cfg.select=\'best\')')
         row = self.report.finish_stage(stage, runner)
         runner.logger.info(f'DMT: stage {stage.name} done: ' + ', '.join(
             f'{k}={_fmt(v)}' for k, v in row.items()))
@@ -339,52 +325,14 @@ class DMTTrainLoop(IterBasedTrainLoop):
         return dict(
             procedure=self.procedure.state_dict(),
             finished_stage=self.finished_stage,
-            report=self.report.state_dict())
+            report=self.report.state_dict(),
+            selection=self.selection.state_dict())
 
     def load_state_dict(self, state: dict) -> None:
         self.procedure.load_state_dict(state['procedure'])
         self.finished_stage = int(state['finished_stage'])
         self.report.load_state_dict(state['report'])
-
-
-def _same_loader(loader: DataLoader) -> DataLoader:
-    """A new DataLoader with ``loader``'s dataset, sampler and settings."""
-    kwargs = dict(
-        num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn,
-        pin_memory=loader.pin_memory,
-        timeout=loader.timeout,
-        worker_init_fn=loader.worker_init_fn,
-        multiprocessing_context=loader.multiprocessing_context,
-        generator=loader.generator,
-        prefetch_factor=loader.prefetch_factor,
-        persistent_workers=loader.persistent_workers,
-        pin_memory_device=loader.pin_memory_device)
-    if loader.batch_size is None:
-        return DataLoader(
-            loader.dataset, batch_sampler=loader.batch_sampler, **kwargs)
-    return DataLoader(
-        loader.dataset,
-        batch_size=loader.batch_size,
-        sampler=loader.sampler,
-        drop_last=loader.drop_last,
-        **kwargs)
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f'train_cfg.{name} must be one of {tuple(choices)}, '
-                         f'got {value!r}')
-
-
-def _check_one_of(name_a, a, name_b, b) -> None:
-    if (a is None) == (b is None):
-        raise ValueError(f'give exactly one of train_cfg.{name_a} and '
-                         f'train_cfg.{name_b}, got {name_a}={a!r}, '
-                         f'{name_b}={b!r}')
-    value, name = (a, name_a) if a is not None else (b, name_b)
-    if not value > 0:
-        raise ValueError(f'train_cfg.{name} must be positive, got {value!r}')
+        self.selection.load_state_dict(state.get('selection', {}))
 
 
 def _fmt(v) -> str:
@@ -395,4 +343,4 @@ def _fmt(v) -> str:
     return str(v)
 
 
-__all__ = ['DMTTrainLoop', 'Stage', 'PROCEDURES']
+__all__ = ['DMTTrainLoop', 'PROCEDURES']
