@@ -1,8 +1,9 @@
 # DMT, PASCAL VOC 2012 train_aug, 1/106 labelled (100 images), DeepLab-v2
 # ResNet-101. Both models start from the COCO DeepLab-v2 and are diversified
-# by their labelled subsets: two random 80-image subsets of the 100 that share
-# 60% (the public code's difference-maximised sampling, dms_sample.py);
-# make_splits.py writes them as labeled_a.txt / labeled_b.txt. The
+# by their phase-0 labelled subsets: two random 80-image subsets of the 100
+# that share 60% (the public code's difference-maximised sampling,
+# dms_sample.py); make_splits.py writes them as labeled_a.txt / labeled_b.txt.
+# The DMT phases train both models on all 100 (labeled.txt). The
 # unlabelled set is the other 10482 images. Published: baseline 46.66, DMT
 # 63.04 mIoU (mean of 3 splits; oracle 74.75).
 # Values: segmentation/dmt-voc-106-1lr.sh of voldemortX/DST-CBC.
@@ -42,7 +43,11 @@ train_dataloader = dict(
     batch_size=8,
     sampler=dict(batch_size=8, num_labeled=1),  # 1 labelled + 7 pseudo
     dataset=dict(
-        labeled=[
+        # as the public scripts: phase 0 trains A on labeled_a and B on
+        # labeled_b (--train-set=106-l / -r); every DMT phase trains both on
+        # the whole 100-image labelled set (--train-set=106)
+        labeled=dict(ann_file=split_dir + '/labeled.txt'),
+        labeled_phase0=[
             dict(
                 _base_.labeled_dataset, ann_file=split_dir + '/labeled_a.txt'),
             dict(

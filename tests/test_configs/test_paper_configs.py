@@ -262,11 +262,15 @@ def test_dmt_config_matches_the_published_scripts(name):
     assert ds.type == 'SemiSegDataset'
     split = f'dmt_splits/{ref["ratio"]}/split0/'
     labeled = ds.labeled if isinstance(ds.labeled, list) else [ds.labeled]
+    # every DMT phase trains on the whole labelled set; 1/106 trains A and B
+    # on two subsets of it in phase 0 only (the public --train-set=106-l/-r)
+    assert [d.ann_file for d in labeled] == [split + 'labeled.txt']
     if ref['subsets']:
-        assert [d.ann_file for d in labeled
+        assert [d.ann_file for d in ds.labeled_phase0
                 ] == [split + 'labeled_a.txt', split + 'labeled_b.txt']
+        labeled = labeled + list(ds.labeled_phase0)
     else:
-        assert [d.ann_file for d in labeled] == [split + 'labeled.txt']
+        assert not ds.get('labeled_phase0')
     assert ds.unlabeled.ann_file == split + 'unlabeled.txt'
     for d in labeled + [ds.unlabeled]:
         if ref['dataset'] == 'voc':
