@@ -1,7 +1,8 @@
 # One command for the main job, one for the tests (see README.md).
 #   make demo   set up .venv if needed, build the bundled digit scenes, run a
 #               real DMT job (two DeepLab-v2 models, phase 0 + 5 phases),
-#               evaluate the final checkpoint and print the per-phase table.
+#               evaluate the final checkpoint, print the per-phase table and
+#               plot the run (WORK_DIR/plots/*.png).
 #   make demo-cls  the classification chain on the bundled handwritten digits
 #               (WideResNet, phase 0 + 5 phases), evaluated the same way.
 #   make test   set up .venv if needed, run the test suite (CI: .ci/run).
@@ -30,6 +31,7 @@ demo: data
 	$(PY) tools/test.py $(CONFIG) $(WORK_DIR)/phase5_B.pth --model A \
 		--work-dir $(WORK_DIR)/test_A
 	$(PY) tools/dmt_summary.py $(WORK_DIR)
+	$(PY) tools/analysis_tools/plot_dmt.py $(WORK_DIR)
 
 demo-cls: setup
 	@$(PY) tools/dataset_converters/digits_cls.py -o $(CLS_DATA_DIR)
@@ -37,6 +39,7 @@ demo-cls: setup
 	$(PY) tools/test.py $(CLS_CONFIG) $(CLS_WORK_DIR)/phase5.pth \
 		--work-dir $(CLS_WORK_DIR)/test
 	$(PY) tools/dmt_summary.py $(CLS_WORK_DIR)
+	$(PY) tools/analysis_tools/plot_dmt.py $(CLS_WORK_DIR)
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -75,8 +75,8 @@ def test_layout_and_splits(small_set):
     # one shared labelled subset per split seed, the rest unlabelled
     subsets = []
     for s in (0, 1, 2):
-        lab = _read_split(root, f'labeled_5_seed{s}')
-        rest = _read_split(root, f'unlabeled_5_seed{s}')
+        lab = _read_split(root, f'labeled_seed{s}')
+        rest = _read_split(root, f'unlabeled_seed{s}')
         assert len(lab) == 5 and sorted(lab + rest) == train_stems
         subsets.append(tuple(lab))
     assert len(set(subsets)) == 3  # the seeds draw different subsets
@@ -372,7 +372,7 @@ def test_pipelines(small_set, base_cfg, mmseg_scope):
     cfg.data_root = root
     cfg.pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
     ds = DATASETS.build(cfg)
-    assert len(ds) == 30
+    assert len(ds) == 35  # seed 0's split: every train scene but its 5 labels
     out = ds[0]
     assert tuple(out['inputs'].shape) == (3, 48, 48)
     assert 'gt_sem_seg' not in out['data_samples']

@@ -30,9 +30,9 @@ Output (MMSegmentation's standard layout)::
     <out>/splits/labeled_a.txt             labelled train stems for model A
     <out>/splits/labeled_b.txt             disjoint labelled stems, model B
     <out>/splits/unlabeled.txt             all other train stems
-    <out>/splits/labeled_<n>_seed<s>.txt   for every split seed s (default
-    <out>/splits/unlabeled_<n>_seed<s>.txt 0, 1, 2): n labelled train stems
-                                           shared by both models and the
+    <out>/splits/labeled_seed<s>.txt       for every split seed s (default
+    <out>/splits/unlabeled_seed<s>.txt     0, 1, 2): num_labeled train stems
+                                           shared by both models, and the
                                            other train stems
     <out>/splits/val.txt                   all val stems
     <out>/meta.json                        arguments, classes, counts, pools,
@@ -68,7 +68,7 @@ from dmt_mm.utils.bundled_digits import (build_summary, content_hash,
                                          write_bytes)
 
 #: Bump when the generated content changes for the same arguments.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 CLASSES = ('background', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')
 
@@ -299,11 +299,11 @@ def _args_dict(num_train, num_val, num_labeled, size, seed, val_fraction,
         split_seeds=[int(s) for s in split_seeds])
 
 
-def seed_split_names(num_labeled: int, split_seed: int) -> Tuple[str, str]:
+def seed_split_names(split_seed: int) -> Tuple[str, str]:
     """File names (under ``splits/``) of the labelled and unlabelled train
     stems of split seed ``split_seed``."""
-    return (f'labeled_{num_labeled}_seed{split_seed}.txt',
-            f'unlabeled_{num_labeled}_seed{split_seed}.txt')
+    return (f'labeled_seed{split_seed}.txt',
+            f'unlabeled_seed{split_seed}.txt')
 
 
 def _required_files(meta: dict) -> List[str]:
@@ -311,7 +311,7 @@ def _required_files(meta: dict) -> List[str]:
     args = meta.get('args', {})
     names = list(_SPLIT_FILES)
     for s in args.get('split_seeds', []):
-        names += seed_split_names(args['num_labeled'], s)
+        names += seed_split_names(s)
     files = [osp.join('splits', name) for name in names]
     for split in ('train', 'val'):
         for stem in meta.get('scene_sources', {}).get(split, {}):
@@ -430,7 +430,7 @@ def build_digit_scenes(out_dir: str,
     splits = {f'{k}.txt': v for k, v in splits.items()}
     for s in split_seeds:
         perm = np.random.default_rng([seed, 4, int(s)]).permutation(num_train)
-        lab_name, unl_name = seed_split_names(num_labeled, int(s))
+        lab_name, unl_name = seed_split_names(int(s))
         splits[lab_name] = sorted(train_stems[i] for i in perm[:num_labeled])
         splits[unl_name] = sorted(train_stems[i] for i in perm[num_labeled:])
     for name, lines in splits.items():

@@ -29,34 +29,34 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 
-# The two disjoint labelled subsets (model A and model B) and the unlabelled
-# rest of the train scenes (images only: no ``seg_map_path``, so its
-# pipeline must not load annotations).
-labeled_dataset_a = dict(
+# The labelled scenes of split seed DMT_SPLIT (0, 1 or 2; default 0: 100 of
+# the 1,000 train scenes, shared by both models of a DMT run) and the other
+# 900 train scenes as unlabelled data. Their masks are only read by the
+# labelling pass to report pseudo-label quality, never trained on.
+split = 'seed{{$DMT_SPLIT:0}}'
+labeled_dataset = dict(
     type=dataset_type,
     data_root=data_root,
     data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-    ann_file='splits/labeled_a.txt',
-    pipeline=train_pipeline)
-labeled_dataset_b = dict(
-    type=dataset_type,
-    data_root=data_root,
-    data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-    ann_file='splits/labeled_b.txt',
+    ann_file=f'splits/labeled_{split}.txt',
     pipeline=train_pipeline)
 unlabeled_dataset = dict(
     type=dataset_type,
     data_root=data_root,
-    data_prefix=dict(img_path='img_dir/train'),
-    ann_file='splits/unlabeled.txt',
-    pipeline=[])
+    data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+    ann_file=f'splits/unlabeled_{split}.txt')
+# The two disjoint 100-scene subsets of one fixed split (splits/labeled_a,
+# labeled_b) and the 800 scenes left, for the VOC 1/106-style protocol
+# (SemiSegDataset's labeled_phase0).
+labeled_dataset_a = dict(labeled_dataset, ann_file='splits/labeled_a.txt')
+labeled_dataset_b = dict(labeled_dataset, ann_file='splits/labeled_b.txt')
 
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=labeled_dataset_a)
+    dataset=labeled_dataset)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
