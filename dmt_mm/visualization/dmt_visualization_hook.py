@@ -72,7 +72,7 @@ class DMTVisualizationHook(Hook):
             forward per image). Defaults to True.
     """
 
-    priority = 'LOW'  # after the hook that labels and activates the student
+    priority = 'LOW'  # before_train_stage: the stage's labels are written
 
     def __init__(self,
                  num_images: int = 8,

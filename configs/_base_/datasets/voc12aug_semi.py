@@ -42,7 +42,7 @@ labeled_dataset = dict(
     ann_file='dmt_splits/SET_THE_SPLIT_IN_THE_CONFIG/labeled.txt',
     pipeline=train_pipeline)
 # The unlabelled images keep their masks only for the pseudo-label quality
-# diagnostics of MutualTrainingHook (never trained on).
+# diagnostics of the labelling pass (never trained on).
 unlabeled_dataset = dict(
     type=_base_.dataset_type,
     data_root=_base_.data_root,

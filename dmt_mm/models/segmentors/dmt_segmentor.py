@@ -44,8 +44,8 @@ class DMTSegmentor(BaseModel):
     holds the only parameters the optimizer and DDP see. The other model's
     weights (parameters and BN statistics) live in ``self.bank`` as buffers.
     :meth:`activate` swaps the two by copying tensors in place, so optimizer
-    and DDP references stay valid. :class:`MutualTrainingHook` drives the
-    swaps; ``state_dict`` holds both models and ``active_index``, so a
+    and DDP references stay valid. The mutual procedure of
+    :class:`DMTTrainLoop` drives the swaps; ``state_dict`` holds both models and ``active_index``, so a
     checkpoint resumes (or tests) either model.
 
     During training a batch may mix labelled samples and pseudo-labelled ones
@@ -257,7 +257,7 @@ class DMTSegmentor(BaseModel):
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self.student._forward(inputs, data_samples)
+            return self.student(inputs, data_samples, mode='tensor')
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                            'predict and tensor mode')
 
@@ -322,7 +322,7 @@ class DMTSegmentor(BaseModel):
         return self.student.predict(inputs, data_samples)
 
     def _forward(self, inputs: Tensor, data_samples=None):
-        return self.student._forward(inputs, data_samples)
+        return self.student(inputs, data_samples, mode='tensor')
 
 
 def _same_cfg(a, b) -> bool:
