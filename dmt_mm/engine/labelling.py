@@ -110,8 +110,16 @@ class SegLabeller:
     handed to a :class:`PseudoLabelWriter`, which copies it to the host and
     writes the PNG on its threads.
 
+    The PNGs are written in place (no temporary file and rename per file):
+    ``out_dir`` is a private staging directory
+    (:func:`~dmt_mm.utils.pseudo_label_io.new_pseudo_dir`) that no reader
+    sees until the whole set is complete and published atomically
+    (:func:`~dmt_mm.utils.pseudo_label_io.publish_pseudo_dir`); a pass that
+    fails or is killed leaves a staging directory that is never published
+    and is removed by the next publish.
+
     Args:
-        out_dir (str): Directory the PNGs are written to (file names
+        out_dir (str): Staging directory the PNGs are written to (file names
             from each sample's ``pseudo_key``).
         num_classes (int): Number of classes ``C``.
         device (torch.device): Device of the histograms.
@@ -133,7 +141,7 @@ class SegLabeller:
             device=device) if with_gt else None)
         # a row of ones for index_add_, grown to the largest image seen
         self._ones = torch.ones(0, dtype=torch.long, device=device)
-        self.writer = PseudoLabelWriter(num_workers=num_writers)
+        self.writer = PseudoLabelWriter(num_workers=num_writers, atomic=False)
 
     def _ones_for(self, n: int) -> torch.Tensor:
         if self._ones.numel() < n:

@@ -136,13 +136,30 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def write_pseudo_label(path: str, label: torch.Tensor,
-                       level: torch.Tensor) -> None:
-    """Write one packed pseudo-label map as a 16-bit PNG, atomically."""
+def write_pseudo_label(path: str,
+                       label: torch.Tensor,
+                       level: torch.Tensor,
+                       atomic: bool = True) -> None:
+    """Write one packed pseudo-label map as a 16-bit PNG.
+
+    Args:
+        path (str): Destination; missing parent directories are made.
+        label (Tensor): Pseudo labels ``(H, W)``, integer.
+        level (Tensor): Confidence levels ``(H, W)``, uint8.
+        atomic (bool): Through a temporary file and a rename, so that a
+            reader never sees a partial file. ``False`` writes in place: only
+            for a directory no reader sees before it is complete (the staging
+            directory of :func:`publish_pseudo_dir`). Defaults to True.
+    """
     ok, buf = cv2.imencode('.png', pack_pseudo_label(label, level))
     if not ok:
         raise IOError(f'could not encode pseudo label for {path}')
-    atomic_write_bytes(path, buf.tobytes())
+    if atomic:
+        atomic_write_bytes(path, buf.tobytes())
+        return
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(buf)
 
 
 def read_pseudo_label(path: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,9 @@ from mmseg.structures import SegDataSample
 
 from dmt_mm.engine.labelling import ClsLabeller, SegLabeller
 from dmt_mm.utils.pseudo_label_io import (CONF_LEVELS, NUM_CONF_LEVELS,
-                                          atomic_write_bytes, read_pseudo_label)
+                                          atomic_write_bytes, new_pseudo_dir,
+                                          publish_pseudo_dir,
+                                          read_pseudo_label, write_manifest)
 
 no_host_sync = load_tool('tests/test_models/sync_guard.py',
                          'sync_guard_for_labelling').no_host_sync
@@ -97,7 +99,7 @@ def test_seg_labeller_matches_the_reference_bit_for_bit(tmp_path, writers):
     assert joint.sum() == sum(
         int((s.gt_sem_seg.data != 255).sum()) for s in samples)
     assert hist[:, 255].sum() >= len(samples)  # the confidence-1.0 pixels
-    # the same PNG bytes; no temporary file is left
+    # the same PNG bytes, written in place: no temporary file is left
     ref, new = _files(tmp_path / 'ref'), _files(tmp_path / 'new')
     assert sorted(new) == sorted(ref) == sorted(
         s.metainfo['pseudo_key'] for s in samples)
@@ -125,6 +127,40 @@ def test_seg_labeller_names_a_ground_truth_of_the_wrong_shape(tmp_path):
     with pytest.raises(ValueError, match='img_0.jpg.*shape'):
         labeller(s)
     labeller.finish()
+
+
+def test_in_place_writes_are_trusted_only_once_published(tmp_path,
+                                                        monkeypatch):
+    """No temporary file and rename per PNG: a pass writes into a private
+    staging directory; a pass that dies is never published, and the next
+    publish removes what it left."""
+    import tempfile
+    final = str(tmp_path / 'pseudo' / 'for_A')
+    samples = _seg_samples(n=4)
+
+    def one_pass(count):
+        staged = new_pseudo_dir(final)
+        labeller = SegLabeller(staged, C, 'cpu', with_gt=False)
+        for s in samples[:count]:
+            labeller(s)
+        labeller.finish()
+        return staged
+
+    with monkeypatch.context() as mp:
+        mp.setattr(tempfile, 'mkstemp', None)  # no per-file temporary
+        first = one_pass(4)
+    write_manifest(first, dict(phase=1))
+    publish_pseudo_dir(first, final)
+    published = _files(final)
+    dead = one_pass(2)  # a pass killed before its publish
+    assert _files(final) == published  # readers still see the complete set
+    third = one_pass(4)
+    write_manifest(third, dict(phase=2))
+    publish_pseudo_dir(third, final)
+    assert not osp.exists(dead)
+    assert sorted(os.listdir(tmp_path / 'pseudo')) == sorted(
+        ['for_A', osp.basename(third)[:-len('.tmp')]])
+    assert _files(final).keys() == published.keys()
 
 
 class _DeferredWriter:

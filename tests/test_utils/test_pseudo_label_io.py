@@ -126,3 +126,16 @@ def test_the_level_table_is_copied_to_a_device_once(monkeypatch):
     encode_confidence(torch.rand(4))
     assert len([a for a in copies if a and str(a[0]) == 'meta']) <= 1
 
+
+def test_in_place_write_gives_the_same_bytes(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    label = torch.randint(0, 21, (30, 40), generator=g)
+    level = torch.randint(0, 256, (30, 40), generator=g).to(torch.uint8)
+    atomic, in_place = tmp_path / 'a.png', tmp_path / 'new' / 'b.png'
+    write_pseudo_label(str(atomic), label, level)
+    write_pseudo_label(str(in_place), label, level, atomic=False)
+    assert os.listdir(tmp_path / 'new') == ['b.png']
+    assert in_place.read_bytes() == atomic.read_bytes()
+    write_pseudo_label(str(in_place), label.flip(0), level, atomic=False)
+    np.testing.assert_array_equal(
+        read_pseudo_label(str(in_place))[0], label.flip(0).numpy())
