@@ -28,6 +28,7 @@ import torch
 from mmengine.dist import all_reduce, broadcast, get_dist_info
 from mmengine.utils import ProgressBar
 
+from dmt_mm.models.losses.dmt_rule import to_device_async
 from dmt_mm.utils.pseudo_label_io import NUM_CONF_LEVELS, encode_confidence
 from dmt_mm.utils.pseudo_label_writer import PseudoLabelWriter
 
@@ -106,17 +107,35 @@ def run_labelling(runner, dataset, predict: Callable, consume: Callable,
 class SegLabeller:
     """Consumer of a segmentation labelling pass (see module docstring).
 
+    Per image, with no host-device sync (the histograms are counted on the
+    device with ``index_add_``; ``torch.bincount`` on CUDA reads the maximum
+    back to the host to size its output): pseudo label = argmax of the
+    softmax, confidence = its max, quantised by
+    :func:`~dmt_mm.utils.pseudo_label_io.encode_confidence`; the map is
+    handed to a :class:`PseudoLabelWriter`, which copies it to the host and
+    writes the PNG on its threads.
+
+    The PNGs are written in place (no temporary file and rename per file):
+    ``out_dir`` is a private staging directory
+    (:func:`~dmt_mm.utils.pseudo_label_io.new_pseudo_dir`) that no reader
+    sees until the whole set is complete and published atomically
+    (:func:`~dmt_mm.utils.pseudo_label_io.publish_pseudo_dir`); a pass that
+    fails or is killed leaves a staging directory that is never published
+    and is removed by the next publish.
+
     Args:
-        out_dir (str): Directory the PNGs are written to (file names from
-            each sample's ``pseudo_key``).
+        out_dir (str): Staging directory the PNGs are written to (file names
+            from each sample's ``pseudo_key``).
         num_classes (int): Number of classes ``C``.
         device (torch.device): Device of the histograms.
         with_gt (bool): Also gather the ``(C, C, 256)`` joint histogram of
             (ground truth, pseudo label, level) from ``gt_sem_seg``.
+        num_writers (int): Writer threads (0: write on the calling thread).
+            Defaults to 2.
     """
 
     def __init__(self, out_dir: str, num_classes: int, device,
-                 with_gt: bool) -> None:
+                 with_gt: bool, num_writers: int = 2) -> None:
         self.out_dir = out_dir
         self.num_classes = num_classes
         self.hist = torch.zeros(
@@ -125,7 +144,15 @@ class SegLabeller:
             num_classes * num_classes * NUM_CONF_LEVELS,
             dtype=torch.long,
             device=device) if with_gt else None)
-        self.writer = PseudoLabelWriter(num_workers=2)
+        # a row of ones for index_add_, grown to the largest image seen
+        self._ones = torch.ones(0, dtype=torch.long, device=device)
+        self.writer = PseudoLabelWriter(num_workers=num_writers, atomic=False)
+
+    def _ones_for(self, n: int) -> torch.Tensor:
+        if self._ones.numel() < n:
+            self._ones = torch.ones(
+                n, dtype=torch.long, device=self._ones.device)
+        return self._ones[:n]
 
     def __call__(self, sample) -> None:
         logits = sample.seg_logits.data  # (C, H, W)
@@ -134,18 +161,23 @@ class SegLabeller:
         self.writer.submit(
             osp.join(self.out_dir, sample.metainfo['pseudo_key']), label,
             level)
-        code = label.long() * NUM_CONF_LEVELS + level.long()
-        self.hist += torch.bincount(code.flatten(), minlength=self.hist.numel())
+        # (label, level) -> one bin of the flattened (C, 256) histogram
+        # (label is int64; the writer reads it, so it is not changed)
+        code = (label * NUM_CONF_LEVELS).add_(level).reshape(-1)
+        self.hist.index_add_(0, code, self._ones_for(code.numel()))
         if self.joint is not None and 'gt_sem_seg' in sample:
-            gt = sample.gt_sem_seg.data[0].to(code.device).long()
+            gt = sample.gt_sem_seg.data[0]
             if gt.shape != label.shape:
                 raise ValueError(
                     f'ground truth of {sample.img_path} has shape '
                     f'{tuple(gt.shape)}, prediction {tuple(label.shape)}')
+            gt = to_device_async(gt, code.device).long().reshape(-1)
+            # Pixels whose ground truth is not a class (255: ignore) add 0
+            # to an arbitrary valid bin: no boolean indexing (a sync).
             valid = (gt >= 0) & (gt < self.num_classes)
-            jcode = gt[valid] * (self.num_classes * NUM_CONF_LEVELS) \
-                + code[valid]
-            self.joint += torch.bincount(jcode, minlength=self.joint.numel())
+            jcode = gt.clamp(0, self.num_classes - 1) * (
+                self.num_classes * NUM_CONF_LEVELS) + code
+            self.joint.index_add_(0, jcode, valid.long())
 
     def finish(self):
         """Wait for the PNGs; sum over ranks.

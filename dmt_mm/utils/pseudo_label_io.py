@@ -58,12 +58,28 @@ CONF_LEVELS = np.concatenate([
     1.0 - np.logspace(-2, -6, 128),
 ])
 _CONF_LEVELS_T = torch.from_numpy(CONF_LEVELS).float()
+_CONF_LEVELS_F32 = CONF_LEVELS.astype(np.float32)
+#: The level table on each device it was asked for (copied once per device:
+#: a copy per call would wait for the device's queued work).
+_CONF_LEVELS_ON = {torch.device('cpu'): _CONF_LEVELS_T}
 #: Largest class index that can be stored (255 is the ignore value).
 MAX_STORABLE_LABEL = 254
 
 
+def _levels_on(device: torch.device) -> torch.Tensor:
+    """The float32 ``(256,)`` level table on ``device``, cached."""
+    table = _CONF_LEVELS_ON.get(device)
+    if table is None:
+        table = _CONF_LEVELS_T.to(device)
+        _CONF_LEVELS_ON[device] = table
+    return table
+
+
 def encode_confidence(conf: torch.Tensor) -> torch.Tensor:
     """Quantise confidences to 8-bit levels (floor to the level grid).
+
+    No host-device sync: the level table is copied to a device once, on the
+    first call there.
 
     Args:
         conf (Tensor): Confidences in ``[0, 1]``, any shape, float.
@@ -71,16 +87,17 @@ def encode_confidence(conf: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: ``torch.uint8`` levels of the same shape, on the same device.
     """
-    levels = _CONF_LEVELS_T.to(conf.device)
-    idx = torch.searchsorted(levels, conf.float().contiguous(), right=True) - 1
-    return idx.clamp_(0, NUM_CONF_LEVELS - 1).to(torch.uint8)
+    levels = _levels_on(conf.device)
+    idx = torch.searchsorted(levels, conf.float().contiguous(), right=True)
+    # level = idx - 1, clamped to [0, 255]; idx >= 1 for conf >= 0
+    return idx.sub_(1).clamp_(0, NUM_CONF_LEVELS - 1).to(torch.uint8)
 
 
 def decode_confidence(level: Union[np.ndarray, torch.Tensor]):
     """Map 8-bit levels back to confidences (float32, same type as input)."""
     if isinstance(level, torch.Tensor):
-        return _CONF_LEVELS_T.to(level.device)[level.long()]
-    return CONF_LEVELS.astype(np.float32)[np.asarray(level, dtype=np.intp)]
+        return _levels_on(level.device)[level.long()]
+    return _CONF_LEVELS_F32[np.asarray(level, dtype=np.intp)]
 
 
 def pack_pseudo_label(label: torch.Tensor,
@@ -119,13 +136,30 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def write_pseudo_label(path: str, label: torch.Tensor,
-                       level: torch.Tensor) -> None:
-    """Write one packed pseudo-label map as a 16-bit PNG, atomically."""
+def write_pseudo_label(path: str,
+                       label: torch.Tensor,
+                       level: torch.Tensor,
+                       atomic: bool = True) -> None:
+    """Write one packed pseudo-label map as a 16-bit PNG.
+
+    Args:
+        path (str): Destination; missing parent directories are made.
+        label (Tensor): Pseudo labels ``(H, W)``, integer.
+        level (Tensor): Confidence levels ``(H, W)``, uint8.
+        atomic (bool): Through a temporary file and a rename, so that a
+            reader never sees a partial file. ``False`` writes in place: only
+            for a directory no reader sees before it is complete (the staging
+            directory of :func:`publish_pseudo_dir`). Defaults to True.
+    """
     ok, buf = cv2.imencode('.png', pack_pseudo_label(label, level))
     if not ok:
         raise IOError(f'could not encode pseudo label for {path}')
-    atomic_write_bytes(path, buf.tobytes())
+    if atomic:
+        atomic_write_bytes(path, buf.tobytes())
+        return
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(buf)
 
 
 def read_pseudo_label(path: str) -> Tuple[np.ndarray, np.ndarray]:

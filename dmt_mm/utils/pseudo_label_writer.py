@@ -41,11 +41,16 @@ class PseudoLabelWriter:
         max_pending (int, optional): Most maps queued or being written at
             once; :meth:`submit` blocks beyond it. Defaults to
             ``4 * num_workers``.
+        atomic (bool): Write each file through a temporary file and a rename
+            (see :func:`~dmt_mm.utils.pseudo_label_io.write_pseudo_label`);
+            ``False`` only for a staging directory published as a whole.
+            Defaults to True.
     """
 
     def __init__(self,
                  num_workers: int = 4,
-                 max_pending: Optional[int] = None) -> None:
+                 max_pending: Optional[int] = None,
+                 atomic: bool = True) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) \
                 or num_workers < 0:
             raise ValueError(
@@ -57,6 +62,7 @@ class PseudoLabelWriter:
             raise ValueError(
                 f'max_pending must be an int >= 1, got {max_pending!r}')
         self.num_workers = num_workers
+        self.atomic = atomic
         self._pool = (
             ThreadPoolExecutor(
                 num_workers, thread_name_prefix='pseudo_label_writer')
@@ -72,7 +78,7 @@ class PseudoLabelWriter:
         """Queue one map for writing.
 
         Args:
-            path (str): Destination ``.png`` path (written atomically).
+            path (str): Destination ``.png`` path.
             label (Tensor): Pseudo labels ``(H, W)``, integer, any device.
                 Not modified afterwards by the caller.
             level (Tensor): Confidence levels ``(H, W)``, uint8 (see
@@ -81,7 +87,7 @@ class PseudoLabelWriter:
         if self._closed:
             raise RuntimeError('PseudoLabelWriter is closed')
         if self._pool is None:
-            write_pseudo_label(path, label, level)
+            write_pseudo_label(path, label, level, self.atomic)
             self.num_written += 1
             return
         self._slots.acquire()
@@ -96,7 +102,7 @@ class PseudoLabelWriter:
     def _write(self, path: str, label: torch.Tensor,
                level: torch.Tensor) -> None:
         try:
-            write_pseudo_label(path, label.cpu(), level.cpu())
+            write_pseudo_label(path, label.cpu(), level.cpu(), self.atomic)
             with self._lock:
                 self.num_written += 1
         except BaseException as e:  # re-raised on the caller's thread

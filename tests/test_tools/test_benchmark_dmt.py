@@ -40,6 +40,10 @@ def test_tiny_run_prints_every_row(tiny_scenes, tmp_path, capsys):
     labelling = [r for r in rows if r['row'] == 'labelling']
     assert len(labelling) == 2  # main thread and writer threads
     assert set(labelling[0]['ips']) == {'plain', 'main', 'threads'}
+    assert labelling[0]['consumer_ms'] > 0 and labelling[0]['test_step_ms'] > 0
+    assert 'SegLabeller alone' in labelling[0]['detail']
+    # the storage row read the PNGs of a whole pass (4 tiny scenes)
+    assert '4 files' in [r for r in rows if r['row'] == 'storage'][0]['detail']
 
 
 def test_errors_exit_non_zero(tmp_path, capsys):

@@ -100,3 +100,62 @@ def test_publish_swaps_the_link_and_removes_what_a_kill_left(tmp_path):
     assert not os.path.exists(dead_stage)
     assert sorted(os.listdir(tmp_path)) == sorted(
         ['for_A', os.path.basename(second[:-4])])
+
+
+def test_encode_decode_equal_the_reference_formula():
+    # the formula before the level table was cached per device, inlined
+    table = torch.from_numpy(CONF_LEVELS).float()
+    gen = torch.Generator().manual_seed(3)
+    conf = torch.cat([
+        torch.rand(5000, generator=gen),
+        1 - torch.rand(5000, generator=gen) * 1e-2,  # the log-spaced part
+        1 - torch.rand(500, generator=gen) * 1e-6,
+        torch.tensor([0.0, 1.0, 0.99]), table
+    ])
+    ref = (torch.searchsorted(table, conf, right=True) - 1).clamp_(
+        0, 255).to(torch.uint8)
+    assert torch.equal(encode_confidence(conf), ref)
+    assert torch.equal(encode_confidence(conf[:10758].view(-1, 2, 3)[:, 1]),
+                       ref[:10758].view(-1, 2, 3)[:, 1])  # not contiguous
+    assert torch.equal(encode_confidence(conf.double()), ref)
+    assert torch.equal(decode_confidence(ref), table[ref.long()])
+    np.testing.assert_array_equal(
+        decode_confidence(ref.numpy()),
+        CONF_LEVELS.astype(np.float32)[ref.numpy()])
+    # the cached table is not handed out: callers cannot change it
+    decode_confidence(ref)[:] = 2
+    decode_confidence(ref.numpy())[:] = 2
+    assert torch.equal(decode_confidence(ref), table[ref.long()])
+    assert decode_confidence(np.uint8(255)) == np.float32(CONF_LEVELS[255])
+
+
+def test_the_level_table_is_copied_to_a_device_once(monkeypatch):
+    """A copy per call would wait for the device's queued work."""
+    copies = []
+    original = torch.Tensor.to
+
+    def counting_to(self, *args, **kwargs):
+        copies.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, 'to', counting_to)
+    for _ in range(3):  # 'meta': a device other than the CPU, here
+        level = encode_confidence(torch.rand(4, 5, device='meta'))
+        assert level.device.type == 'meta' and level.dtype == torch.uint8
+        decode_confidence(level)
+    encode_confidence(torch.rand(4))
+    assert len([a for a in copies if a and str(a[0]) == 'meta']) <= 1
+
+
+def test_in_place_write_gives_the_same_bytes(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    label = torch.randint(0, 21, (30, 40), generator=g)
+    level = torch.randint(0, 256, (30, 40), generator=g).to(torch.uint8)
+    atomic, in_place = tmp_path / 'a.png', tmp_path / 'new' / 'b.png'
+    write_pseudo_label(str(atomic), label, level)
+    write_pseudo_label(str(in_place), label, level, atomic=False)
+    assert os.listdir(tmp_path / 'new') == ['b.png']
+    assert in_place.read_bytes() == atomic.read_bytes()
+    write_pseudo_label(str(in_place), label.flip(0), level, atomic=False)
+    np.testing.assert_array_equal(
+        read_pseudo_label(str(in_place))[0], label.flip(0).numpy())

@@ -19,10 +19,14 @@ Rows:
   cls step      DMTImageClassifier step (extra no-grad forward, DMT mixup)
                 over MMPretrain's ImageClassifier with its Mixup batch
                 augment; target <= 1.40.
-  labelling     model.test_step + softmax, max, encode_confidence, PNG write,
-                histogram, over model.test_step alone; target <= 1.10. Once
-                with the PNGs written on the main thread, once with
-                PseudoLabelWriter threads.
+  labelling     model.test_step + the engine's SegLabeller (softmax, max,
+                encode_confidence, histogram, PNG written into a fresh
+                staging directory), over model.test_step alone; target
+                <= 1.10. Once with the PNGs written on the main thread, once
+                with PseudoLabelWriter threads (2, as the engine). The detail
+                gives the fastest trials' ms per image of test_step and of
+                SegLabeller alone on stored outputs: ratio ~ 1 + their
+                quotient when no core is free for the writer threads.
   storage       bytes per pixel of the PNGs of the labelling pass (target
                 <= 2); the curriculum's host memory at 1x and 16x the pixels
                 (its state is a (classes x 256) histogram; target: no growth).
@@ -42,6 +46,7 @@ import copy
 import json
 import os
 import os.path as osp
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,8 +103,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='synthetic images of this size for the labelling '
                    'pass (default: the digit scenes for r18, 375 500 for '
                    'r101)')
-    p.add_argument('--writer-threads', type=int, default=4,
-                   help='PseudoLabelWriter threads (0: main thread only)')
+    p.add_argument('--writer-threads', type=int, default=2,
+                   help='PseudoLabelWriter threads of the labelling pass '
+                   '(2, as the engine; 0: main thread only)')
     p.add_argument('--data-root', default=osp.join(REPO, 'data',
                                                    'digit_scenes'),
                    help='digit scenes (generated into a temporary folder '
@@ -430,6 +436,9 @@ def labelling_batches(args, root: Optional[str]) -> List[dict]:
     with DefaultScope.overwrite_default_scope('mmseg'):
         pipeline = Compose(steps)
         packed = [pipeline(copy.deepcopy(it)) for it in items]
+    for i, p in enumerate(packed):  # as the engine's labelling view does
+        p['data_samples'].set_metainfo(dict(pseudo_key=osp.splitext(
+            osp.basename(p['data_samples'].img_path))[0] + f'_{i}.png'))
     return [pseudo_collate(packed[i:i + args.label_batch])
             for i in range(0, len(packed), args.label_batch)]
 
@@ -442,10 +451,11 @@ def load_weights(model, path: str) -> None:
 
 
 def bench_labelling(args, rows: list, root: Optional[str], out_dir: str):
-    from dmt_mm.utils.pseudo_label_io import (NUM_CONF_LEVELS,
-                                              encode_confidence,
-                                              write_pseudo_label)
-    from dmt_mm.utils.pseudo_label_writer import PseudoLabelWriter
+    """The engine's labelling consumer (:class:`SegLabeller`) after
+    ``test_step``, over ``test_step`` alone; every pass writes into a fresh
+    staging directory, as the engine does. The last pass's PNGs end up in
+    ``out_dir`` (for the storage and loading rows)."""
+    from dmt_mm.engine.labelling import SegLabeller
     model = build_seg(args, dict(type='CrossEntropyLoss'))
     if args.checkpoint:
         load_weights(model, args.checkpoint)
@@ -453,10 +463,11 @@ def bench_labelling(args, rows: list, root: Optional[str], out_dir: str):
     batches = labelling_batches(args, root)
     num_images = sum(len(b['inputs']) for b in batches)
     c = model.decode_head.num_classes
-    hist = torch.zeros(c * NUM_CONF_LEVELS, dtype=torch.long,
-                       device=args.device)
     amp = (torch.autocast('cuda', dtype=torch.float16) if args.amp else
            torch.autocast(args.device, enabled=False))
+    staging_root = tempfile.mkdtemp(prefix='staging_',
+                                    dir=osp.dirname(out_dir))
+    passes: List[str] = []  # staging directories of whole passes
 
     def plain():
         with torch.no_grad(), amp:
@@ -465,45 +476,60 @@ def bench_labelling(args, rows: list, root: Optional[str], out_dir: str):
 
     def make_dmt(threads: int):
         def run():
-            with torch.no_grad(), amp, PseudoLabelWriter(threads) as writer:
+            passes.append(tempfile.mkdtemp(dir=staging_root))
+            labeller = SegLabeller(passes[-1], c, args.device, with_gt=False,
+                                   num_writers=threads)
+            with torch.no_grad(), amp:
                 for data in batches:
                     for sample in model.test_step(data):
-                        logits = sample.seg_logits.data
-                        conf, label = logits.float().softmax(0).max(0)
-                        level = encode_confidence(conf)
-                        name = osp.basename(sample.img_path)
-                        path = osp.join(out_dir, osp.splitext(name)[0] +
-                                        '.png')
-                        if threads == 0:
-                            write_pseudo_label(path, label, level)
-                        else:
-                            writer.submit(path, label, level)
-                        code = label.long() * NUM_CONF_LEVELS + level.long()
-                        hist.add_(torch.bincount(code.flatten(),
-                                                 minlength=hist.numel()))
+                        labeller(sample)
+            labeller.finish()  # waits for the PNGs, histogram to the host
         return run
+
+    # The consumer alone on stored test_step outputs: the per-image cost
+    # the ratio adds to inference (at most 16 images kept on the device).
+    with torch.no_grad(), amp:
+        outputs = [s for data in batches[:max(1, 16 // args.label_batch)]
+                   for s in model.test_step(data)]
+
+    def consumer():
+        labeller = SegLabeller(tempfile.mkdtemp(dir=staging_root), c,
+                               args.device, with_gt=False,
+                               num_writers=args.writer_threads)
+        for sample in outputs:
+            labeller(sample)
+        labeller.finish()
 
     variants = dict(plain=plain, main=make_dmt(0))
     if args.writer_threads > 0:
         variants['threads'] = make_dmt(args.writer_threads)
+    variants['consumer'] = consumer
     warm_up(variants, args.device)
     if args.profile == 'label':
         profile(variants, args.device)
     times = interleaved(variants, args.trials, args.device)
+    consumer_ms = 1e3 * min(times.pop('consumer')) / len(outputs)
+    for name in os.listdir(passes[-1]):
+        os.replace(osp.join(passes[-1], name), osp.join(out_dir, name))
+    shutil.rmtree(staging_root)
     ips = {k: num_images / statistics.median(v) for k, v in times.items()}
     size = tuple(batches[0]['inputs'][0].shape[1:])
     where = 'synthetic' if args.label_size else 'digit scenes'
+    plain_ms = 1e3 * min(times['plain']) / num_images
     base = (f'{num_images} {where} images {size[0]}x{size[1]}, batch '
-            f'{args.label_batch}: test_step {ips["plain"]:.1f} img/s, ')
+            f'{args.label_batch}: fastest trials test_step {plain_ms:.2f} '
+            f'ms/img, SegLabeller alone {consumer_ms:.2f} ms/img; medians '
+            f'test_step {ips["plain"]:.1f} img/s, ')
     rows.append(ratio_row(
         'labelling', 'pass / test_step (PNG on main thread)', times, 'main',
         'plain', 1.10, base + f'DMT pass {ips["main"]:.1f} img/s')
-        | dict(ips=ips))
+        | dict(ips=ips, consumer_ms=consumer_ms, test_step_ms=plain_ms))
     if 'threads' in variants:
         rows.append(ratio_row(
             'labelling', f'pass / test_step ({args.writer_threads} writer '
             'threads)', times, 'threads', 'plain', 1.10,
-            base + f'DMT pass {ips["threads"]:.1f} img/s') | dict(ips=ips))
+            base + f'DMT pass {ips["threads"]:.1f} img/s')
+            | dict(ips=ips, consumer_ms=consumer_ms, test_step_ms=plain_ms))
     return num_images
 
 
