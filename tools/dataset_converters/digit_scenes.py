@@ -538,10 +538,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         print(f'digit scenes in {summary["out_dir"]} are up to date '
               f'({summary["content_hash"][:19]}...)')
     else:
-        print(f'wrote {summary["train"]} train scenes '
-              f'({summary["labeled_a"]} + {summary["labeled_b"]} labelled, '
-              f'{summary["unlabeled"]} unlabelled) and {summary["val"]} '
-              f'val scenes to {summary["out_dir"]} in {elapsed:.1f} s')
+        n_lab = summary['labeled_a']
+        print(f'wrote {summary["train"]} train scenes (split seeds '
+              f'{" ".join(map(str, args.split_seeds))}: {n_lab} labelled, '
+              f'{summary["train"] - n_lab} unlabelled each) and '
+              f'{summary["val"]} val scenes to {summary["out_dir"]} in '
+              f'{elapsed:.1f} s')
     return summary
 
 
