@@ -56,6 +56,9 @@ def _mutual(degrade: bool) -> dict:
                 thresholds=[t if r < 1 else 0.0 for t in thr],
                 pixels=sum(total), images=800, pseudo_miou=pseudo,
                 kept_miou=kept_q if r < 1 else pseudo))
+            if k > 1:  # this teacher at the previous cut: a bit better
+                labelling[-1]['kept_miou_prev_ratio'] = (
+                    84.0 - 3.5 * (k - 2) + 1.0 - (15.0 if bad else 0.0))
         for m in 'AB':
             bad = degrade and m == 'A' and k >= 3
             lab = labelling[-2 if m == 'A' else -1]
@@ -96,6 +99,9 @@ def _chain(degrade: bool) -> dict:
             threshold=round(0.999 - 0.1 * (1 - r) ** 2 - 0.3 * (r == 1), 4),
             samples=n, pseudo_acc=pseudo,
             kept_acc=kept_acc if r < 1 else pseudo))
+        if k > 1:  # this teacher at the previous cut
+            labelling[-1]['kept_acc_prev_ratio'] = (
+                99.5 - 1.0 * (k - 2) + 0.2 - (12.0 if bad else 0.0))
         val = healthy[k] - ((healthy[k] - healthy[0]) + 2.0 + k)\
             if bad else healthy[k]
         disagree = 0.05 + 0.01 * k + (0.3 if bad else 0.0)
@@ -114,7 +120,8 @@ def make_summary(procedure: str = 'mutual', degrade: bool = False,
     """A full 5-phase summary (see the module docstring)."""
     s = _mutual(degrade) if procedure == 'mutual' else _chain(degrade)
     if not with_gt:
-        drop = ('pseudo_miou', 'kept_miou', 'pseudo_acc', 'kept_acc')
+        drop = ('pseudo_miou', 'kept_miou', 'pseudo_acc', 'kept_acc',
+                'kept_miou_prev_ratio', 'kept_acc_prev_ratio')
         for row in s['stages'] + s['labelling']:
             for key in drop:
                 if key in row:

@@ -132,6 +132,11 @@ class ChainProcedure(BaseProcedure):
             right = array['label'] == hidden
             record['pseudo_acc'] = float(right.mean() * 100)
             record['kept_acc'] = float(right[kept].mean() * 100)
+            if stage.phase > 1:  # at the previous cut, for the monitor
+                prev = rank_and_cut(labels, confs, self.loop.keep_ratios[
+                    stage.phase - 2])['kept']
+                record['kept_acc_prev_ratio'] = float(
+                    right[prev].mean() * 100)
         if is_main_process():
             save_cls_pseudo_labels(self.chain_file(stage.phase), array)
             atomic_write_bytes(

@@ -136,6 +136,11 @@ class MutualProcedure(BaseProcedure):
             q = pseudo_label_quality(joint, thresholds)
             record['pseudo_miou'] = q['miou']
             record['kept_miou'] = q['kept_miou']
+            if stage.phase > 1:  # at the previous cut, for the monitor
+                prev = class_thresholds_from_histogram(
+                    hist, self.loop.keep_ratios[stage.phase - 2])
+                record['kept_miou_prev_ratio'] = pseudo_label_quality(
+                    joint, prev)['kept_miou']
         barrier()  # every rank's PNGs are written
         if is_main_process():
             write_manifest(
