@@ -63,9 +63,7 @@ def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, creating its directory.
 
     The data go to ``path + '.tmp'`` first, which then replaces ``path``, so
-    a reader never sees a partial file. Unlike
-    :func:`dmt_mm.utils.pseudo_label_io.atomic_write_bytes` (a
-    ``tempfile.mkstemp`` file, mode 0600), the file gets the default mode
+    a reader never sees a partial file. The file gets the default mode
     (0666 less the umask), so a generated data set stays readable by others.
 
     Args:

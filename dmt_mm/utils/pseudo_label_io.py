@@ -120,8 +120,28 @@ def unpack_pseudo_label(packed: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return (packed >> 8).astype(np.uint8), (packed & 0xFF).astype(np.uint8)
 
 
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+#: The umask at import (read once: os.umask cannot be read without setting
+#: it, which would race with the writer threads).
+_UMASK = _read_umask()
+
+
+def _default_mode(mode: int) -> int:
+    """``mode`` less the umask (what ``open`` / ``mkdir`` give)."""
+    return mode & ~_UMASK
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers never see a partial file."""
+    """Write ``data`` to ``path`` so that readers never see a partial file.
+
+    The file gets the usual mode (0666 less the umask), not the 0600 of the
+    temporary file it is written to.
+    """
     dirname = osp.dirname(path) or '.'
     os.makedirs(dirname, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dirname, prefix='.tmp_',
@@ -129,6 +149,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
+        os.chmod(tmp, _default_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
@@ -210,7 +231,9 @@ def new_pseudo_dir(final: str) -> str:
     """
     parent, name = osp.split(osp.abspath(final))
     os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f'{name}.', suffix='.tmp', dir=parent)
+    staged = tempfile.mkdtemp(prefix=f'{name}.', suffix='.tmp', dir=parent)
+    os.chmod(staged, _default_mode(0o777))  # not mkdtemp's 0700
+    return staged
 
 
 def publish_pseudo_dir(staged: str, final: str) -> None:

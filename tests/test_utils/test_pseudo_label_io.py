@@ -98,6 +98,14 @@ def test_publish_swaps_the_link_and_removes_what_a_kill_left(tmp_path):
     publish_pseudo_dir(second, final)
     assert os.listdir(final) == ['b.png']
     assert not os.path.exists(dead_stage)
+    umask = os.umask(0)
+    os.umask(umask)
+    # the set and files written atomically get the usual modes, not 0700/0600
+    assert os.stat(second[:-4]).st_mode & 0o777 == 0o777 & ~umask
+    from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
+    atomic_write_bytes(str(tmp_path / 'x.json'), b'{}')
+    assert os.stat(tmp_path / 'x.json').st_mode & 0o777 == 0o666 & ~umask
+    os.remove(tmp_path / 'x.json')
     assert sorted(os.listdir(tmp_path)) == sorted(
         ['for_A', os.path.basename(second[:-4])])
 
