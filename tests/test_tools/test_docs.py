@@ -209,11 +209,13 @@ def _flatten(state, prefix):
 def test_checkpoint_keys(procedure):
     from dmt_mm.engine import DMTReport, DMTTrainLoop
     from dmt_mm.engine.runner.dmt_train_loop import PROCEDURES
+    from dmt_mm.engine.runner.selection import StageSelection
     fake_loop = SimpleNamespace(runner=None)
     loop = SimpleNamespace(
         procedure=PROCEDURES[procedure](fake_loop),
         finished_stage=-1,
-        report=DMTReport('mIoU', procedure, 'partner', ['a', 'b']))
+        report=DMTReport('mIoU', procedure, 'partner', ['a', 'b']),
+        selection=StageSelection('last', 'mIoU'))
     actual = _flatten(DMTTrainLoop.state_dict(loop), 'dmt')
     rows = _tables(_section(ARCH.read_text(), 'What a checkpoint holds'))[0]
     documented = {_TICKS.findall(r[0])[0] for r in rows[1:]}
