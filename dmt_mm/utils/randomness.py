@@ -10,8 +10,9 @@ draw of a DMT run is seeded from where it happens:
   32-bit seed (NumPy's ``SeedSequence``: well mixed, platform independent);
 - :func:`seeded_rngs` runs a block (one sample's augmentation) under such a
   seed and restores Python's, NumPy's and torch's global generators after it;
-- :func:`seed_global_rngs` seeds them for one training iteration (dropout,
-  mixup's ``lam`` and permutation, ...).
+- the training loop seeds the global generators of one iteration (dropout,
+  mixup's ``lam`` and permutation, ...) with mmengine's ``set_random_seed``
+  and a :func:`derive_seed` of ``(seed, rank, iteration)``.
 """
 import random
 from contextlib import contextmanager
@@ -20,20 +21,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
-__all__ = ['derive_seed', 'seeded_rngs', 'seed_global_rngs']
+__all__ = ['derive_seed', 'seeded_rngs']
 
 
 def derive_seed(*key: int) -> int:
     """A 32-bit seed determined by the integers ``key`` (each >= 0)."""
     return int(np.random.SeedSequence([int(k) for k in key]).generate_state(
         1, dtype=np.uint32)[0])
-
-
-def seed_global_rngs(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's (all devices) global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 @contextmanager

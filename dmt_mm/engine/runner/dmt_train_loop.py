@@ -6,7 +6,7 @@ from typing import Dict, Optional, Sequence, Union
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
-from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner import IterBasedTrainLoop, set_random_seed
 from torch.utils.data import DataLoader
 
 from dmt_mm.engine.hooks import MutualTrainingHook
@@ -14,7 +14,7 @@ from dmt_mm.engine.procedures import (TEACHERS, ChainProcedure,
                                       MutualProcedure)
 from dmt_mm.engine.reporting import DMTReport, format_summary
 from dmt_mm.utils.curriculum import check_keep_ratios
-from dmt_mm.utils.randomness import derive_seed, seed_global_rngs
+from dmt_mm.utils.randomness import derive_seed
 from .schedule import (Stage, build_stages, check_choice, check_one_of,
                        check_train_setup, same_loader)
 from .selection import SELECTIONS, StageSelection
@@ -219,7 +219,7 @@ class DMTTrainLoop(IterBasedTrainLoop):
         the process's history, so a resumed run repeats them exactly."""
         rand = self.runner.cfg.get('randomness') or {}
         rank = get_rank() if rand.get('diff_rank_seed', False) else 0
-        seed_global_rngs(derive_seed(self.runner.seed, rank, self._iter))
+        set_random_seed(derive_seed(self.runner.seed, rank, self._iter))
 
     # ------------------------------------------------------------------ run
     def run(self):
