@@ -15,7 +15,8 @@ interrupted ones (``last_checkpoint`` but no final value) continue with
 ``dmt_summary.json`` (two models: the mean of A and B); of a supervised run the
 val at its last iteration in ``vis_data/scalars.json``. Prints mean ± sample
 std (ddof=1) per method with every seed's value, writes the runs and the
-comparisons of issue 8 to a JSON and a chart (mean ± std and every seed) to a PNG (both atomically).
+comparisons of issue 8 to a JSON and a chart (mean ± std and every seed) to
+a PNG (both atomically).
 The paper's ablations order them supervised < self-training < mutual
 training without dynamic weights < DMT (Feng et al., "DMT: Dynamic Mutual
 Training for Semi-Supervised Learning", arXiv:2004.08514).
