@@ -343,3 +343,21 @@ def test_config_errors_come_before_any_run(fake, broken, message):
     with pytest.raises((KeyError, ValueError), match=message):
         run('seg', '--seeds', '0')
     assert calls() == []
+
+
+def test_comparisons_pair_the_seeds_both_methods_ran():
+    runs = [dict(method=m, seed=s, final=v) for m, s, v in [
+        ('supervised', 0, 38.0), ('supervised', 1, 46.0),
+        ('supervised', 2, 44.0), ('self-training', 0, 40.0),
+        ('dmt', 0, 41.0), ('dmt', 1, 45.0), ('dmt', 2, 44.0)]]
+    summary, comp = bench.summarize('seg', runs)
+    # self-training ran seed 0 only: compared with DMT's seed 0 (41 - 40),
+    # not with DMT's mean over three seeds (43.33 - 40)
+    assert comp['dmt - self-training']['seeds'] == [0]
+    assert comp['dmt - self-training']['diff'] == pytest.approx(1.0)
+    assert comp['dmt - supervised']['seeds'] == [0, 1, 2]
+    assert comp['dmt - supervised']['diff'] == pytest.approx(130 / 3 - 128 / 3)
+    # the ordering needs seeds every method ran: seed 0, 38 < 40 < 41
+    assert comp['ordering']['seeds'] == [0]
+    assert comp['ordering']['holds'] is True
+    assert summary['dmt']['mean'] == pytest.approx(130 / 3)

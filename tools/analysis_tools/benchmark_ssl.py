@@ -269,28 +269,43 @@ def summarize(task: str, runs):
                 n=len(vals), mean=statistics.mean(vals),
                 std=statistics.stdev(vals) if len(vals) > 1 else None,
                 values={str(k): v for k, v in sorted(values.items())})
+    def over(methods):  # seeds every method ran, and each one's stats
+        common = set.intersection(*(set(summary[m]['values'])
+                                    for m in methods))
+        stats = {}
+        for m in methods:
+            vals = [summary[m]['values'][k] for k in sorted(common)]
+            stats[m] = (statistics.mean(vals) if vals else None,
+                        statistics.stdev(vals) if len(vals) > 1 else None)
+        return sorted(int(k) for k in common), stats
+
+    # Each comparison is made over the seeds both (all) methods ran, so a
+    # method with fewer runs is never compared with another's other seeds.
     comparison = {}
-    target = summary.get(TARGET)
-    for method, stats in summary.items():
-        if method == TARGET or target is None:
+    for method in summary:
+        if method == TARGET or TARGET not in summary:
             continue
-        diff = target['mean'] - stats['mean']
+        seeds, st = over((TARGET, method))
+        diff = None if not seeds else st[TARGET][0] - st[method][0]
         if method == BASELINE:
-            stds = (target['std'], stats['std'])
+            stds = (st[TARGET][1], st[method][1])
             margin = None if None in stds else 2 * max(stds)
             comparison[f'{TARGET} - {method}'] = dict(
-                diff=diff, margin=margin,
+                diff=diff, margin=margin, seeds=seeds,
                 holds=None if margin is None else diff > margin,
                 rule=f'mean({TARGET}) - mean({method}) > 2 * max(std)')
         else:
             comparison[f'{TARGET} - {method}'] = dict(
-                diff=diff, holds=diff >= 0,
+                diff=diff, seeds=seeds,
+                holds=None if diff is None else diff >= 0,
                 rule=f'mean({TARGET}) >= mean({method})')
     order = [m for m in TASKS[task]['methods'] if m in summary]
     if len(order) > 1:
+        seeds, st = over(order)
         comparison['ordering'] = dict(
-            order=order, holds=all(summary[a]['mean'] < summary[b]['mean']
-                                   for a, b in zip(order, order[1:])),
+            order=order, seeds=seeds,
+            holds=bool(seeds) and all(st[a][0] < st[b][0]
+                                      for a, b in zip(order, order[1:])),
             rule='means strictly increase in this order (the paper\'s)')
     return summary, comparison
 
@@ -313,10 +328,12 @@ def format_table(task: str, seeds, summary, comparison) -> str:
         if name == 'ordering':
             text = f'{name} {" < ".join(c["order"])}'
         else:
-            text = f'{name}: {c["diff"]:+.2f}' + (
+            text = f'{name}: ' + ('n/a' if c['diff'] is None else
+                                  f'{c["diff"]:+.2f}') + (
                 '' if c.get('margin') is None else
                 f' (2 x max std = {c["margin"]:.2f})') + f'; {c["rule"]}'
-        lines.append(f'{text}: {verdict[c["holds"]]}')
+        lines.append(f'{text} (seeds {" ".join(map(str, c["seeds"]))}): '
+                     f'{verdict[c["holds"]]}')
     return '\n'.join(lines)
 
 
