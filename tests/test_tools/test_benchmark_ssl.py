@@ -47,7 +47,7 @@ if os.environ.get('FAKE_CRASH') == key and not a.resume:
 if isinstance(value, dict):  # a DMT-style run: {model: last-phase val}
     metric = open(a.config).read().split("fake_metric = '")[1].split("'")[0]
     stages = [dict(model=None if m == 'chain' else m, phase=k,
-                   val=v - 5 * (2 - k))
+                   val=v - 5 * (2 - k), iters=30 if k == 0 else 10)
               for k in range(3) for m, v in value.items()]
     with open(osp.join(wd, 'dmt_summary.json'), 'w') as f:
         json.dump(dict(metric=metric, stages=stages, labelling={}), f)
@@ -246,7 +246,9 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     assert sup1['final'] == 42.0  # the val at iteration 30, not at 20
     assert sup1['vals'] == [dict(step=10, val=39.0), dict(step=20, val=39.0),
                             dict(step=30, val=42.0)]
-    assert (tmp / 'seg.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert dmt0['stages'][2]['iters'] == 10
+    for png in ('seg.png', 'seg_curves.png'):
+        assert (tmp / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # complete runs are skipped; the report is rebuilt from the work dirs
     os.remove(tmp / 'seg.png')
@@ -361,3 +363,26 @@ def test_comparisons_pair_the_seeds_both_methods_ran():
     assert comp['ordering']['seeds'] == [0]
     assert comp['ordering']['holds'] is True
     assert summary['dmt']['mean'] == pytest.approx(130 / 3)
+
+
+def test_curves_put_each_phase_at_the_iterations_its_model_trained():
+    curves = bench.report.curves
+    sup = dict(method='supervised', seed=0, final=3.0, vals=[
+        dict(step=500, val=1.0), dict(step=1000, val=3.0)])
+    assert curves(sup) == {'': [(500, 1.0), (1000, 3.0)]}
+    # two models, stages in training order A0 B0 A1 B1 A2 B2
+    mutual = dict(method='dmt', seed=0, final=0.0, stages=[
+        dict(model=m, phase=k, val=10 * k + (m == 'B'),
+             iters=3000 if k == 0 else 400)
+        for k in range(3) for m in 'AB'])
+    assert curves(mutual) == {'A': [(3000, 0), (3400, 10), (3800, 20)],
+                              'B': [(3000, 1), (3400, 11), (3800, 21)]}
+    # the chain: one count, each student continues its teacher's
+    chain = dict(method='dmt', seed=1, final=0.0, stages=[
+        dict(model=None, phase=k, val=90.0 + k, iters=800)
+        for k in range(3)])
+    assert curves(chain) == {'chain': [(800, 90.0), (1600, 91.0),
+                                       (2400, 92.0)]}
+    # an epoch-based phase has no iteration count: no curve, no guess
+    chain['stages'][1]['iters'] = None
+    assert curves(chain) == {}

@@ -15,8 +15,9 @@ interrupted ones (``last_checkpoint`` but no final value) continue with
 ``dmt_summary.json`` (two models: the mean of A and B); of a supervised run the
 val at its last iteration in ``vis_data/scalars.json``. Prints mean ± sample
 std (ddof=1) per method with every seed's value, writes the runs and the
-comparisons of issue 8 to a JSON and a chart (mean ± std and every seed) to
-a PNG (both atomically).
+comparisons of issue 8 to a JSON, a chart (mean ± std and every seed) to a
+PNG and the val curves of every run to ``<png>_curves.png`` (all atomically;
+the report half is ``benchmark_report.py`` next to this file).
 The paper's ablations order them supervised < self-training < mutual
 training without dynamic weights < DMT (Feng et al., "DMT: Dynamic Mutual
 Training for Semi-Supervised Learning", arXiv:2004.08514).
@@ -24,7 +25,6 @@ Training for Semi-Supervised Learning", arXiv:2004.08514).
 import argparse
 import datetime
 import glob
-import io
 import json
 import os
 import os.path as osp
@@ -33,6 +33,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import benchmark_report as report  # noqa: E402 (the report half)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_DEMO = 'configs/dmt/dmt_deeplabv2-r18_digit-scenes.py'
@@ -58,7 +61,6 @@ TASKS = {
         'dmt': (CLS_DEMO, (), 'dmt'),
     }),
 }
-BASELINE, TARGET = 'supervised', 'dmt'
 RECORD = 'benchmark_run.json'  # per-run metadata, in the run's work dir
 STD = 'sample standard deviation over seeds (ddof=1)'
 
@@ -118,7 +120,7 @@ def read_final(work_dir: str, method: str, task: str):
     Returns:
         dict | None: ``final`` (float; two models: the mean of A and B),
         ``finals`` ({model: last-phase val}) and ``stages`` ([{model, phase,
-        val}]) of a DMT-style run; ``final`` and ``vals`` ([{step, val}]) of a
+        val, iters}]) of a DMT-style run; ``final`` and ``vals`` ([{step, val}]) of a
         supervised run.
     """
     config, _, source = TASKS[task]['methods'][method]
@@ -132,8 +134,8 @@ def read_final(work_dir: str, method: str, task: str):
         if summary.get('metric') != metric:
             raise ValueError(f'{path}: metric={summary.get("metric")!r}, '
                              f'expected {metric!r} for task {task!r}')
-        stages = [dict(model=s['model'], phase=s['phase'], val=s['val'])
-                  for s in summary['stages']]
+        stages = [dict(model=s['model'], phase=s['phase'], val=s['val'],
+                       iters=s.get('iters')) for s in summary['stages']]
         finals = {}
         for s in sorted(stages, key=lambda s: s['phase']):
             finals[s['model'] or 'chain'] = s['val']
@@ -259,114 +261,8 @@ def collect(args, previous=None):
 
 
 def summarize(task: str, runs):
-    """Per-method mean and sample std (ddof=1) and the issue's comparisons."""
-    summary = {}
-    for method in TASKS[task]['methods']:
-        values = {r['seed']: r['final'] for r in runs if r['method'] == method}
-        vals = list(values.values())
-        if vals:
-            summary[method] = dict(
-                n=len(vals), mean=statistics.mean(vals),
-                std=statistics.stdev(vals) if len(vals) > 1 else None,
-                values={str(k): v for k, v in sorted(values.items())})
-    def over(methods):  # seeds every method ran, and each one's stats
-        common = set.intersection(*(set(summary[m]['values'])
-                                    for m in methods))
-        stats = {}
-        for m in methods:
-            vals = [summary[m]['values'][k] for k in sorted(common)]
-            stats[m] = (statistics.mean(vals) if vals else None,
-                        statistics.stdev(vals) if len(vals) > 1 else None)
-        return sorted(int(k) for k in common), stats
-
-    # Each comparison is made over the seeds both (all) methods ran, so a
-    # method with fewer runs is never compared with another's other seeds.
-    comparison = {}
-    for method in summary:
-        if method == TARGET or TARGET not in summary:
-            continue
-        seeds, st = over((TARGET, method))
-        diff = None if not seeds else st[TARGET][0] - st[method][0]
-        if method == BASELINE:
-            stds = (st[TARGET][1], st[method][1])
-            margin = None if None in stds else 2 * max(stds)
-            comparison[f'{TARGET} - {method}'] = dict(
-                diff=diff, margin=margin, seeds=seeds,
-                holds=None if margin is None else diff > margin,
-                rule=f'mean({TARGET}) - mean({method}) > 2 * max(std)')
-        else:
-            comparison[f'{TARGET} - {method}'] = dict(
-                diff=diff, seeds=seeds,
-                holds=None if diff is None else diff >= 0,
-                rule=f'mean({TARGET}) >= mean({method})')
-    order = [m for m in TASKS[task]['methods'] if m in summary]
-    if len(order) > 1:
-        seeds, st = over(order)
-        comparison['ordering'] = dict(
-            order=order, seeds=seeds,
-            holds=bool(seeds) and all(st[a][0] < st[b][0]
-                                      for a, b in zip(order, order[1:])),
-            rule='means strictly increase in this order (the paper\'s)')
-    return summary, comparison
-
-
-def format_table(task: str, seeds, summary, comparison) -> str:
-    metric = TASKS[task]['metric']
-    lines = [f'{task}: final val {metric} per method, mean ± sample std '
-             f'(ddof=1) over seeds {" ".join(map(str, seeds))}; two-model '
-             'runs: the mean of A and B',
-             f'{"method":<15}{"n":>2}  {"mean ± std":<16}' +
-             ''.join(f'{"seed" + str(s):>9}' for s in seeds)]
-    for method, s in summary.items():
-        std = '-' if s['std'] is None else f'{s["std"]:.2f}'
-        per_seed = [s['values'].get(str(k)) for k in seeds]
-        lines.append(f'{method:<15}{s["n"]:>2}  {s["mean"]:>6.2f} ± {std:<7}'
-                     + ''.join('        -' if v is None else f'{v:>9.2f}'
-                               for v in per_seed))
-    verdict = {True: 'holds', False: 'does not hold', None: 'n/a'}
-    for name, c in comparison.items():
-        if name == 'ordering':
-            text = f'{name} {" < ".join(c["order"])}'
-        else:
-            text = f'{name}: ' + ('n/a' if c['diff'] is None else
-                                  f'{c["diff"]:+.2f}') + (
-                '' if c.get('margin') is None else
-                f' (2 x max std = {c["margin"]:.2f})') + f'; {c["rule"]}'
-        lines.append(f'{text} (seeds {" ".join(map(str, c["seeds"]))}): '
-                     f'{verdict[c["holds"]]}')
-    return '\n'.join(lines)
-
-
-def draw_chart(task: str, summary, runs, path: str) -> None:
-    """Per method: mean with a sample-std error bar, and a point per seed.
-    No bars: the y axis spans the values, so small gaps stay visible."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    methods = list(summary)
-    fig, ax = plt.subplots(figsize=(1.6 * len(methods) + 2, 3.6))
-    ax.errorbar(range(len(methods)), [summary[m]['mean'] for m in methods],
-                yerr=[summary[m]['std'] or 0 for m in methods], fmt='_',
-                markersize=22, capsize=5, color='#3182bd', zorder=2,
-                label='mean ± std (ddof=1)')
-    seeds = sorted({r['seed'] for r in runs})
-    for j, seed in enumerate(seeds):
-        xs = [i + 0.22 + 0.07 * (j - (len(seeds) - 1) / 2) for i, m in
-              enumerate(methods) if str(seed) in summary[m]['values']]
-        ys = [summary[m]['values'][str(seed)] for m in methods
-              if str(seed) in summary[m]['values']]
-        ax.scatter(xs, ys, s=14, zorder=3, label=f'seed {seed}')
-    ax.set_xlim(-0.5, len(methods) - 0.5)
-    ax.grid(axis='y', alpha=0.3)
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel(f'final val {TASKS[task]["metric"]}')
-    ax.set_title(f'{task}: DMT and its ablations, {len(seeds)} seeds')
-    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=120)
-    plt.close(fig)
-    _write(path, buf.getvalue())
+    """Per-method statistics and the comparisons (``benchmark_report``)."""
+    return report.summarize(list(TASKS[task]['methods']), runs)
 
 
 def parse_args(argv=None):
@@ -444,7 +340,9 @@ def main(argv=None) -> int:
               + f': {args.json} not written', file=sys.stderr)
         return 1 if args.report_only else 0
     summary, comparison = summarize(args.task, runs)
-    print(format_table(args.task, args.seeds, summary, comparison))
+    metric = TASKS[args.task]['metric']
+    print(report.format_table(args.task, metric, args.seeds, summary,
+                              comparison))
     result = dict(
         task=args.task, metric=TASKS[args.task]['metric'], std=STD,
         seeds=args.seeds,
@@ -457,8 +355,11 @@ def main(argv=None) -> int:
                  for m, (c, o, src) in TASKS[args.task]['methods'].items()},
         runs=runs, summary=summary, comparison=comparison)
     _write(args.json, json.dumps(result, indent=1).encode())
-    draw_chart(args.task, summary, runs, args.png)
-    print(f'wrote {args.json} and {args.png}')
+    _write(args.png, report.draw_chart(args.task, metric, summary, runs))
+    curves_png = osp.splitext(args.png)[0] + '_curves.png'
+    _write(curves_png, report.draw_curves(
+        args.task, metric, list(TASKS[args.task]['methods']), runs))
+    print(f'wrote {args.json}, {args.png} and {curves_png}')
     return 0
 
 
