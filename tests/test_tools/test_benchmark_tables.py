@@ -6,10 +6,13 @@ real runs; the README tables are typed from them. Each table's first header
 cell names the task (`` `seg` `` / `` `cls` ``), each row's first cell the
 tool's method name (`` `dmt` ``); the mean ± std and every seed's value must be
 the JSON's, rounded to two decimals, and a method with runs in the JSON must
-have its row. A method without runs may only be listed as not run.
+have its row. A method without runs may only be listed as not run. A row
+whose first cell reads ``(`dmt`'s phase 0 ...`` gives DMT's phase 0 (the
+mean of its models' phase-0 val per seed) the same way.
 """
 import json
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -76,6 +79,27 @@ def test_readme_table_matches_json(task):
         runs = [r for r in data['runs'] if r['method'] == method]
         assert sorted(r['seed'] for r in runs) == sorted(
             int(s) for s in stats['values'])
+    phase0 = [row for row in body if row[0].startswith("(`dmt`'s phase 0")]
+    if phase0:
+        _check_row(phase0[0], header, _phase0(data))
+
+
+def _phase0(data) -> dict:
+    """{seed: mean of the DMT run's models' phase-0 val}."""
+    return {r['seed']: statistics.mean(
+        s['val'] for s in r['stages'] if s['phase'] == 0)
+        for r in data['runs'] if r['method'] == 'dmt'}
+
+
+def _check_row(row, header, values: dict) -> None:
+    vals = [values[k] for k in sorted(values)]
+    std = f'{statistics.stdev(vals):.2f}' if len(vals) > 1 else '-'
+    assert row[header.index('mean ± std')] == (
+        f'{statistics.mean(vals):.2f} ± {std}'), row
+    for i, cell in enumerate(header):
+        if (m := re.fullmatch(r'seed (\d+)', cell)):
+            value = values.get(int(m.group(1)))
+            assert row[i] == ('' if value is None else f'{value:.2f}'), row
 
 
 def test_table_parser_needs_the_task_header():
