@@ -386,3 +386,35 @@ def test_curves_put_each_phase_at_the_iterations_its_model_trained():
     # an epoch-based phase has no iteration count: no curve, no guess
     chain['stages'][1]['iters'] = None
     assert curves(chain) == {}
+
+
+def test_phase_means_average_runs_and_models_per_phase():
+    def stage(model, phase, val, **diag):
+        return dict(model=model, phase=phase, val=val, iters=10, **diag)
+    runs = [
+        dict(method='dmt', seed=0, final=0.0, stages=[
+            stage('A', 0, 40.0), stage('B', 0, 42.0),
+            stage('A', 1, 44.0, kept_ratio=0.2, kept_miou=80.0,
+                  pseudo_miou=40.0, dmt_weight=0.8),
+            stage('B', 1, 46.0, kept_ratio=0.3, kept_miou=70.0,
+                  pseudo_miou=42.0, dmt_weight=0.6)]),
+        dict(method='dmt', seed=1, final=0.0, stages=[
+            stage('A', 0, 43.0), stage('B', 0, 45.0),
+            stage('A', 1, 48.0, kept_ratio=0.1, kept_miou=90.0,
+                  pseudo_miou=44.0, dmt_weight=0.7),
+            stage('B', 1, 50.0, kept_ratio=0.2, kept_miou=60.0,
+                  pseudo_miou=46.0, dmt_weight=0.5)]),
+        dict(method='supervised', seed=0, final=1.0, vals=[])]
+    table = bench.report.phase_means(['supervised', 'dmt'], runs)
+    assert list(table) == ['dmt']  # no stages, no phases
+    assert table['dmt'][0] == {'runs': 2, 'val': 42.5, 'kept %': None,
+                               'kept q': None, 'all q': None,
+                               'weight': None}
+    one = table['dmt'][1]
+    assert one['val'] == pytest.approx(47.0)
+    assert one['kept %'] == pytest.approx(20.0)  # a fraction, shown in %
+    assert one['kept q'] == pytest.approx(75.0)
+    assert one['all q'] == pytest.approx(43.0)
+    assert one['weight'] == pytest.approx(0.65)
+    text = bench.report.format_phases(['supervised', 'dmt'], runs)
+    assert '    1    47.00    20.00    75.00    43.00    0.650' in text

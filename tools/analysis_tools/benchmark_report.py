@@ -108,6 +108,58 @@ def format_table(task: str, metric: str, seeds, summary, comparison) -> str:
     return '\n'.join(lines)
 
 
+#: per-phase columns of ``format_phases``: (header, stage keys, scale)
+PHASE_COLUMNS = (('val', ('val', ), 1), ('kept %', ('kept_ratio', ), 100),
+                 ('kept q', ('kept_miou', 'kept_acc'), 1),
+                 ('all q', ('pseudo_miou', 'pseudo_acc'), 1),
+                 ('weight', ('dmt_weight', ), 1))
+
+
+def phase_means(methods, runs):
+    """Per DMT-style method and phase, the mean over its runs and models of
+    each ``PHASE_COLUMNS`` entry (None where no stage has it).
+
+    Returns:
+        dict: {method: {phase: {header: mean | None}}}, with the number of
+        runs averaged as ``'runs'``.
+    """
+    out = {}
+    for method in methods:
+        mine = [r for r in runs if r['method'] == method and 'stages' in r]
+        phases = sorted({s['phase'] for r in mine for s in r['stages']})
+        for phase in phases:
+            row = {'runs': len(mine)}
+            for header, keys, scale in PHASE_COLUMNS:
+                vals = [s[k] * scale for r in mine for s in r['stages']
+                        if s['phase'] == phase for k in keys
+                        if s.get(k) is not None]
+                row[header] = statistics.mean(vals) if vals else None
+            out.setdefault(method, {})[phase] = row
+    return out
+
+
+def format_phases(methods, runs) -> str:
+    """What the DMT-style runs did, phase by phase (means over seeds and
+    models): val, the share of unlabelled pixels / samples kept, the quality
+    (mIoU or accuracy, %) of the kept and of all pseudo labels against the
+    held-back ground truth, and the dynamic loss's mean weight."""
+    lines = ['kept %: unlabelled pixels / samples kept; kept q, all q: '
+             'mIoU / accuracy (%) of the kept and of all pseudo labels '
+             'against the held-back ground truth; weight: the dynamic '
+             'loss\'s mean weight']
+    for method, table in phase_means(methods, runs).items():
+        lines.append(f'{method} by phase (mean of {table[0]["runs"]} runs '
+                     'and their models):')
+        lines.append(f'{"phase":>5}' + ''.join(
+            f'{h:>9}' for h, _, _ in PHASE_COLUMNS))
+        for phase, row in table.items():
+            lines.append(f'{phase:>5}' + ''.join(
+                '        -' if row[h] is None else
+                f'{row[h]:>9.3f}' if h == 'weight' else f'{row[h]:>9.2f}'
+                for h, _, _ in PHASE_COLUMNS))
+    return '\n'.join(lines)
+
+
 def curves(run):
     """Val against one model's training iterations, per model of a run.
 

@@ -14,7 +14,9 @@ interrupted ones (``last_checkpoint`` but no final value) continue with
 ``--resume``. The final value of a DMT-style run is the last phase's val in
 ``dmt_summary.json`` (two models: the mean of A and B); of a supervised run the
 val at its last iteration in ``vis_data/scalars.json``. Prints mean ± sample
-std (ddof=1) per method with every seed's value, writes the runs and the
+std (ddof=1) per method with every seed's value (then, phase by phase, what
+the DMT-style runs did: val, pseudo labels kept and their quality, mean
+dynamic weight), writes the runs and the
 comparisons of issue 8 to a JSON, a chart (mean ± std and every seed) to a
 PNG and the val curves of every run to ``<png>_curves.png`` (all atomically;
 the report half is ``benchmark_report.py`` next to this file).
@@ -119,8 +121,9 @@ def read_final(work_dir: str, method: str, task: str):
 
     Returns:
         dict | None: ``final`` (float; two models: the mean of A and B),
-        ``finals`` ({model: last-phase val}) and ``stages`` ([{model, phase,
-        val, iters}]) of a DMT-style run; ``final`` and ``vals`` ([{step, val}]) of a
+        ``finals`` ({model: last-phase val}) and ``stages`` (the summary's
+        stages: {model, phase, val, iters} and the pseudo-label diagnostics
+        of each phase) of a DMT-style run; ``final`` and ``vals`` ([{step, val}]) of a
         supervised run.
     """
     config, _, source = TASKS[task]['methods'][method]
@@ -134,8 +137,7 @@ def read_final(work_dir: str, method: str, task: str):
         if summary.get('metric') != metric:
             raise ValueError(f'{path}: metric={summary.get("metric")!r}, '
                              f'expected {metric!r} for task {task!r}')
-        stages = [dict(model=s['model'], phase=s['phase'], val=s['val'],
-                       iters=s.get('iters')) for s in summary['stages']]
+        stages = [dict(s, iters=s.get('iters')) for s in summary['stages']]
         finals = {}
         for s in sorted(stages, key=lambda s: s['phase']):
             finals[s['model'] or 'chain'] = s['val']
@@ -343,6 +345,7 @@ def main(argv=None) -> int:
     metric = TASKS[args.task]['metric']
     print(report.format_table(args.task, metric, args.seeds, summary,
                               comparison))
+    print(report.format_phases(list(TASKS[args.task]['methods']), runs))
     result = dict(
         task=args.task, metric=TASKS[args.task]['metric'], std=STD,
         seeds=args.seeds,
