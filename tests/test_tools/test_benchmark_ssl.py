@@ -389,21 +389,20 @@ def test_curves_put_each_phase_at_the_iterations_its_model_trained():
 
 
 def test_phase_means_average_runs_and_models_per_phase():
-    def stage(model, phase, val, **diag):
-        return dict(model=model, phase=phase, val=val, iters=10, **diag)
+    def run(seed, phase0, phase1):
+        """phase0: val of A and B; phase1: (val, kept_ratio, kept_miou,
+        pseudo_miou, dmt_weight) of A and B."""
+        stages = [dict(model=m, phase=0, val=v, iters=10)
+                  for m, v in zip('AB', phase0)]
+        stages += [dict(model=m, phase=1, val=v, iters=10, kept_ratio=k,
+                        kept_miou=q, pseudo_miou=a, dmt_weight=w)
+                   for m, (v, k, q, a, w) in zip('AB', phase1)]
+        return dict(method='dmt', seed=seed, final=0.0, stages=stages)
     runs = [
-        dict(method='dmt', seed=0, final=0.0, stages=[
-            stage('A', 0, 40.0), stage('B', 0, 42.0),
-            stage('A', 1, 44.0, kept_ratio=0.2, kept_miou=80.0,
-                  pseudo_miou=40.0, dmt_weight=0.8),
-            stage('B', 1, 46.0, kept_ratio=0.3, kept_miou=70.0,
-                  pseudo_miou=42.0, dmt_weight=0.6)]),
-        dict(method='dmt', seed=1, final=0.0, stages=[
-            stage('A', 0, 43.0), stage('B', 0, 45.0),
-            stage('A', 1, 48.0, kept_ratio=0.1, kept_miou=90.0,
-                  pseudo_miou=44.0, dmt_weight=0.7),
-            stage('B', 1, 50.0, kept_ratio=0.2, kept_miou=60.0,
-                  pseudo_miou=46.0, dmt_weight=0.5)]),
+        run(0, (40.0, 42.0), [(44.0, 0.2, 80.0, 40.0, 0.8),
+                              (46.0, 0.3, 70.0, 42.0, 0.6)]),
+        run(1, (43.0, 45.0), [(48.0, 0.1, 90.0, 44.0, 0.7),
+                              (50.0, 0.2, 60.0, 46.0, 0.5)]),
         dict(method='supervised', seed=0, final=1.0, vals=[])]
     table = bench.report.phase_means(['supervised', 'dmt'], runs)
     assert list(table) == ['dmt']  # no stages, no phases
