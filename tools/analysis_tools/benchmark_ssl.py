@@ -16,10 +16,10 @@ interrupted ones (``last_checkpoint`` but no final value) continue with
 val at its last iteration in ``vis_data/scalars.json``. Prints mean ± sample
 std (ddof=1) per method with every seed's value (then, phase by phase, what
 the DMT-style runs did: val, pseudo labels kept and their quality, mean
-dynamic weight), writes the runs and the
-comparisons of issue 8 to a JSON, a chart (mean ± std and every seed) to a
-PNG and the val curves of every run to ``<png>_curves.png`` (all atomically;
-the report half is ``benchmark_report.py`` next to this file).
+dynamic weight), writes the runs and the comparisons of issue 8 to a JSON, a
+chart (mean ± std and every seed) to a PNG and the val curves of every run
+to ``<png>_curves.png`` (all atomically; the report half is
+``benchmark_report.py`` next to this file).
 The paper's ablations order them supervised < self-training < mutual
 training without dynamic weights < DMT (Feng et al., "DMT: Dynamic Mutual
 Training for Semi-Supervised Learning", arXiv:2004.08514).
@@ -123,8 +123,8 @@ def read_final(work_dir: str, method: str, task: str):
         dict | None: ``final`` (float; two models: the mean of A and B),
         ``finals`` ({model: last-phase val}) and ``stages`` (the summary's
         stages: {model, phase, val, iters} and the pseudo-label diagnostics
-        of each phase) of a DMT-style run; ``final`` and ``vals`` ([{step, val}]) of a
-        supervised run.
+        of each phase) of a DMT-style run; ``final`` and ``vals`` ([{step,
+        val}]) of a supervised run.
     """
     config, _, source = TASKS[task]['methods'][method]
     metric = TASKS[task]['metric']
