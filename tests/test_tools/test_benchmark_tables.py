@@ -6,16 +6,23 @@ real runs; the README tables are typed from them. Each table's first header
 cell names the task (`` `seg` `` / `` `cls` ``), each row's first cell the
 tool's method name (`` `dmt` ``); the mean ± std and every seed's value must be
 the JSON's, rounded to two decimals, and a method with runs in the JSON must
-have its row. A method without runs may only be listed as not run. A row
-whose first cell reads ``(`dmt`'s phase 0 ...`` gives DMT's phase 0 (the
-mean of its models' phase-0 val per seed) the same way.
+have its row. A method without runs may only be listed as not run. DMT's
+phase 0 (the mean of its models' phase-0 val per seed) has a row whose first
+cell reads ``(`dmt`'s phase 0 ...``, checked the same way. The README's
+``benchmark_ssl.py`` commands are run: without training (``--dry-run``, and
+the real configs checked as the tool checks them before training) or, for
+``--report-only``, on a copy of the committed JSON, which they must rebuild.
 """
 import json
 import re
+import shlex
+import shutil
 import statistics
 from pathlib import Path
 
 import pytest
+
+from conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = 'Does it work? DMT against its alternatives at equal compute'
@@ -80,7 +87,8 @@ def test_readme_table_matches_json(task):
         assert sorted(r['seed'] for r in runs) == sorted(
             int(s) for s in stats['values'])
     phase0 = [row for row in body if row[0].startswith("(`dmt`'s phase 0")]
-    if phase0:
+    if _phase0(data):
+        assert len(phase0) == 1, f'README has no `dmt` phase-0 row for {task}'
         _check_row(phase0[0], header, _phase0(data))
 
 
@@ -107,3 +115,41 @@ def test_table_parser_needs_the_task_header():
     assert _table(text, 'seg')[1] == ['`dmt`', '1']
     with pytest.raises(AssertionError, match='no table headed'):
         _table(text, 'cls')
+
+
+TOOL = 'tools/analysis_tools/benchmark_ssl.py'
+
+
+def _readme_commands():
+    """The argv (after the script) of every benchmark_ssl.py line of the
+    README's "Does it work?" section, its comment cut off."""
+    text = _section((REPO / 'README.md').read_text(), SECTION)
+    return [shlex.split(line.split('#')[0])[2:] for line in text.splitlines()
+            if line.startswith(f'.venv/bin/python {TOOL} ')]
+
+
+def test_readme_benchmark_commands_run(tmp_path, capsys):
+    bench = load_tool(TOOL, 'benchmark_ssl_readme')
+    commands = _readme_commands()
+    assert len(commands) >= 3, commands
+    for argv in commands:
+        args = bench.parse_args(argv)
+        if not args.report_only:
+            # the real configs load and every method option names a field
+            bench.check_configs(args.task, args.methods, args.cfg_options)
+            capsys.readouterr()  # mmengine's log of the config loads
+            out = tmp_path / 'empty'
+            assert bench.main(argv + ['--dry-run', '--out', str(out)]) == 0
+            lines = capsys.readouterr().out.splitlines()
+            assert len(lines) == len(args.methods) * len(args.seeds), lines
+            continue
+        committed = REPO / 'docs' / 'benchmarks' / f'{args.task}.json'
+        copy = tmp_path / f'{args.task}.json'
+        shutil.copy(committed, copy)
+        assert bench.main(argv + [
+            '--out', str(tmp_path / 'no_work_dirs'), '--json', str(copy),
+            '--png', str(tmp_path / f'{args.task}.png')]) == 0
+        rebuilt, data = (json.loads(p.read_text()) for p in (copy, committed))
+        assert rebuilt['summary'] == data['summary']
+        assert rebuilt['comparison'] == data['comparison']
+        assert (tmp_path / f'{args.task}_curves.png').is_file()
