@@ -2,6 +2,8 @@
 from .bundled_digits import load_source_digits
 from .checkpoint import register_safe_globals
 from .dist_utils import setup_cpu_distributed
+from .efficientnet_weights import (convert_efficientnet_lite,
+                                   packaged_weights_path)
 from .curriculum import (apply_class_thresholds, check_keep_ratios,
                          class_thresholds_from_histogram, kept_counts,
                          miou_from_confusion, num_kept, pseudo_label_quality,
@@ -16,6 +18,7 @@ from .pseudo_label_writer import PseudoLabelWriter
 
 __all__ = [
     'load_source_digits', 'register_safe_globals', 'setup_cpu_distributed',
+    'convert_efficientnet_lite', 'packaged_weights_path',
     'apply_class_thresholds', 'check_keep_ratios',
     'class_thresholds_from_histogram', 'kept_counts', 'miou_from_confusion',
     'num_kept', 'pseudo_label_quality', 'rank_and_cut',
