@@ -90,10 +90,14 @@ def test_layout_and_splits(small_set):
         size=48,
         seed=0,
         val_fraction=0.3,
-        split_seeds=[0, 1, 2])
+        split_seeds=[0, 1, 2, 3, 4],
+        num_heldout=100,
+        budgets=[])
     assert meta['classes'] == ['background'] + [str(d) for d in range(10)]
     assert meta['counts'] == dict(
-        train=40, val=12, labeled_a=5, labeled_b=5, unlabeled=30)
+        train=40, val=12, labeled_a=5, labeled_b=5, unlabeled=30, heldout=0,
+        pool=0)
+    assert not osp.exists(osp.join(root, 'splits', 'heldout.txt'))
     assert meta['content_hash'] == summary['content_hash']
     assert meta['content_hash'].startswith('sha256:')
 
@@ -203,14 +207,14 @@ def test_skip_if_exists(tmp_path):
     # Through the command line, default --skip-if-exists.
     summary = conv.main([
         '-o', root, '--num-train', '8', '--num-val', '3', '--num-labeled', '2',
-        '--size', '40'
+        '--size', '40', '--budgets'
     ])
     assert summary['skipped'] is True and os.stat(img).st_mtime == 1
 
     # --no-skip-if-exists regenerates the same content.
     summary = conv.main([
         '-o', root, '--num-train', '8', '--num-val', '3', '--num-labeled', '2',
-        '--size', '40', '--no-skip-if-exists'
+        '--size', '40', '--budgets', '--no-skip-if-exists'
     ])
     assert summary['skipped'] is False and os.stat(img).st_mtime != 1
     assert summary['content_hash'] == first['content_hash']
@@ -376,3 +380,33 @@ def test_pipelines(small_set, base_cfg, mmseg_scope):
     out = ds[0]
     assert tuple(out['inputs'].shape) == (3, 48, 48)
     assert 'gt_sem_seg' not in out['data_samples']
+
+
+def test_pool_lists_hold_out_scenes_and_nest_budgets(tmp_path):
+    root = str(tmp_path / 'pool')
+    conv.main(['-o', root, '--num-train', '30', '--num-val', '4',
+               '--num-labeled', '3', '--size', '40', '--split-seeds', '0',
+               '1', '--num-heldout', '6', '--budgets', '5', '10'])
+    heldout = set(_read_split(root, 'heldout'))
+    pool = set(_read_split(root, 'pool'))
+    train = set(_read_split(root, 'labeled_seed0')) | set(
+        _read_split(root, 'unlabeled_seed0'))
+    assert len(heldout) == 6 and not heldout & pool and heldout | pool == train
+    for s in (0, 1):
+        lab5 = _read_split(root, f'pool_labeled5_seed{s}')
+        lab10 = _read_split(root, f'pool_labeled10_seed{s}')
+        unl10 = _read_split(root, f'pool_unlabeled10_seed{s}')
+        assert len(lab5) == 5 and set(lab5) < set(lab10)  # nested
+        assert sorted(lab10 + unl10) == sorted(pool)
+        # difference-maximised: each drops a different ceil(0.2 * 10) = 2
+        a = _read_split(root, f'pool_labeled10_seed{s}_a')
+        b = _read_split(root, f'pool_labeled10_seed{s}_b')
+        assert len(a) == len(b) == 8 and len(set(a) & set(b)) == 6
+        assert set(a) | set(b) == set(lab10)
+    assert _read_split(root, 'pool_labeled10_seed0') != _read_split(
+        root, 'pool_labeled10_seed1')
+    with pytest.raises(ValueError, match='num_heldout=40'):
+        conv.build_digit_scenes(str(tmp_path / 'bad'), num_train=30,
+                                num_labeled=3, size=40, num_heldout=40,
+                                budgets=(5, ))
+    assert not osp.exists(str(tmp_path / 'bad'))  # refused before writing

@@ -35,6 +35,17 @@ Output (MMSegmentation's standard layout)::
                                            shared by both models, and the
                                            other train stems
     <out>/splits/val.txt                   all val stems
+    <out>/splits/heldout.txt               num_heldout train stems kept out of
+                                           every labelled and unlabelled list:
+                                           the held-out part of the labelled
+                                           pool, where recipes are chosen
+    <out>/splits/pool.txt                  every other train stem (oracle)
+    <out>/splits/pool_labeled<n>_seed<s>.txt     for every label budget n
+    <out>/splits/pool_labeled<n>_seed<s>_a.txt   and split seed s: n pool
+    <out>/splits/pool_labeled<n>_seed<s>_b.txt   stems (nested in n), the two
+    <out>/splits/pool_unlabeled<n>_seed<s>.txt   difference-maximised phase-0
+                                           subsets of DMT's VOC 1/106
+                                           protocol, the rest of the pool
     <out>/meta.json                        arguments, classes, counts, pools,
                                            per-scene sources, content hash
 
@@ -66,9 +77,10 @@ from dmt_mm.utils.bundled_digits import (build_summary, content_hash,
                                          existing_build_summary,
                                          load_source_digits, png_bytes,
                                          write_bytes)
+from dmt_mm.utils.pool_splits import pool_split_lists, pool_split_names
 
 #: Bump when the generated content changes for the same arguments.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 CLASSES = ('background', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')
 
@@ -288,7 +300,7 @@ def compose_scene(rng: np.random.Generator, size: int, images: np.ndarray,
 
 
 def _args_dict(num_train, num_val, num_labeled, size, seed, val_fraction,
-               split_seeds) -> dict:
+               split_seeds, num_heldout, budgets) -> dict:
     return dict(
         num_train=int(num_train),
         num_val=int(num_val),
@@ -296,7 +308,9 @@ def _args_dict(num_train, num_val, num_labeled, size, seed, val_fraction,
         size=int(size),
         seed=int(seed),
         val_fraction=float(val_fraction),
-        split_seeds=[int(s) for s in split_seeds])
+        split_seeds=[int(s) for s in split_seeds],
+        num_heldout=int(num_heldout),
+        budgets=[int(n) for n in budgets])
 
 
 def seed_split_names(split_seed: int) -> Tuple[str, str]:
@@ -312,6 +326,10 @@ def _required_files(meta: dict) -> List[str]:
     names = list(_SPLIT_FILES)
     for s in args.get('split_seeds', []):
         names += seed_split_names(s)
+        for n in args.get('budgets', []):
+            names += [f'{v}.txt' for v in pool_split_names(n, s).values()]
+    if args.get('budgets'):
+        names += ['heldout.txt', 'pool.txt']
     files = [osp.join('splits', name) for name in names]
     for split in ('train', 'val'):
         for stem in meta.get('scene_sources', {}).get(split, {}):
@@ -327,7 +345,9 @@ def build_digit_scenes(out_dir: str,
                        size: int = 64,
                        seed: int = 0,
                        val_fraction: float = 0.3,
-                       split_seeds: Sequence[int] = (0, 1, 2),
+                       split_seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                       num_heldout: int = 100,
+                       budgets: Sequence[int] = (),
                        skip_if_exists: bool = True) -> Dict:
     """Generate the digit scenes data set into ``out_dir``.
 
@@ -347,7 +367,14 @@ def build_digit_scenes(out_dir: str,
         split_seeds (Sequence[int]): For each, a random labelled subset of
             ``num_labeled`` train scenes (both models share it) and the
             other train scenes as unlabelled, drawn from
-            ``default_rng([seed, 4, split_seed])``. Defaults to (0, 1, 2).
+            ``default_rng([seed, 4, split_seed])`` (the from-scratch
+            demo's splits). Defaults to (0, 1, 2, 3, 4).
+        num_heldout (int): Train scenes of ``splits/heldout.txt``, kept out
+            of the ``pool_*`` lists. Defaults to 100.
+        budgets (Sequence[int]): Label budgets of the ``pool_*`` lists
+            (:func:`dmt_mm.utils.pool_splits.pool_split_lists`); empty: no
+            held-out part and no pool lists. Defaults to () (the command
+            line's default is 10 20 40).
         skip_if_exists (bool): Return at once when ``meta.json`` in
             ``out_dir`` records the same arguments and all listed files
             exist. Defaults to True.
@@ -362,8 +389,11 @@ def build_digit_scenes(out_dir: str,
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
                 or s < 0:
             raise ValueError(f'split seeds must be ints >= 0, got {s!r}')
+    if budgets:  # the held-out part and budgets fit (raises naming them)
+        pool_split_lists(range(num_train), num_heldout, budgets, split_seeds,
+                         seed, two_subsets=True)
     args = _args_dict(num_train, num_val, num_labeled, size, seed,
-                      val_fraction, split_seeds)
+                      val_fraction, split_seeds, num_heldout, budgets)
     out_dir = str(out_dir)
     if skip_if_exists:
         summary = existing_build_summary(out_dir, FORMAT_VERSION, args,
@@ -433,6 +463,11 @@ def build_digit_scenes(out_dir: str,
         lab_name, unl_name = seed_split_names(int(s))
         splits[lab_name] = sorted(train_stems[i] for i in perm[:num_labeled])
         splits[unl_name] = sorted(train_stems[i] for i in perm[num_labeled:])
+    pool_lists = pool_split_lists(
+        train_stems, num_heldout, budgets, split_seeds, seed,
+        two_subsets=True) if budgets else dict(heldout=[], pool=[])
+    splits.update({f'{k}.txt': v for k, v in pool_lists.items()
+                   if budgets})
     for name, lines in splits.items():
         rel = f'splits/{name}'
         data = ''.join(line + '\n' for line in lines).encode()
@@ -455,7 +490,9 @@ def build_digit_scenes(out_dir: str,
             val=num_val,
             labeled_a=len(labeled_a),
             labeled_b=len(labeled_b),
-            unlabeled=len(unlabeled)),
+            unlabeled=len(unlabeled),
+            heldout=len(pool_lists['heldout']),
+            pool=len(pool_lists['pool'])),
         pools=dict(
             train=int(len(train_pool)),
             val=int(len(val_pool)),
@@ -490,8 +527,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--split-seeds',
         type=int,
         nargs='+',
-        default=[0, 1, 2],
+        default=[0, 1, 2, 3, 4],
         help='one shared labelled subset (and the unlabelled rest) per seed')
+    parser.add_argument(
+        '--num-heldout', type=int, default=100,
+        help='train scenes held out of the pool lists (recipe choices)')
+    parser.add_argument(
+        '--budgets', type=int, nargs='*', default=[10, 20, 40],
+        help='label budgets of the pool lists (none after --budgets: no '
+        'held-out part and no pool lists)')
     parser.add_argument(
         '--val-fraction',
         type=float,
@@ -528,6 +572,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             seed=args.seed,
             val_fraction=args.val_fraction,
             split_seeds=args.split_seeds,
+            num_heldout=args.num_heldout,
+            budgets=args.budgets,
             skip_if_exists=args.skip_if_exists)
     except (TypeError, ValueError) as e:
         if argv is None:  # called from the shell: no traceback

@@ -24,6 +24,13 @@ Output (MMPretrain ``CustomDataset`` layout with annotation files)::
     <out>/meta/val.txt
     <out>/meta/labeled_<n>_seed<s>.txt
     <out>/meta/unlabeled_<n>_seed<s>.txt
+    <out>/meta/heldout.txt                  heldout_per_class train images
+                                            per class, kept out of the pool
+                                            lists: where recipes are chosen
+    <out>/meta/pool.txt                     the other train images (oracle)
+    <out>/meta/pool_labeled<n>_seed<s>.txt  for every pool budget n and
+    <out>/meta/pool_unlabeled<n>_seed<s>.txt  seed s: n / 10 pool images per
+                                            class (nested in n), the rest
     <out>/meta.json                         arguments, counts, content hash
 
 Every annotation file has one ``relative/path.png label`` line per image,
@@ -60,9 +67,10 @@ from dmt_mm.utils import bundled_digits
 from dmt_mm.utils.bundled_digits import (build_summary, content_hash,
                                          existing_build_summary, png_bytes,
                                          write_bytes)
+from dmt_mm.utils.pool_splits import pool_split_lists
 
 #: Bump when the generated content changes for the same arguments.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 CLASSES = tuple(str(d) for d in range(10))
 #: Side length of the written images.
@@ -201,12 +209,15 @@ def _ann_bytes(split: str, indices: np.ndarray, targets: np.ndarray) -> bytes:
     return ''.join(sorted(lines)).encode()
 
 
-def _args_dict(num_labeled, seeds, val_per_class, split_seed) -> dict:
+def _args_dict(num_labeled, seeds, val_per_class, split_seed,
+               heldout_per_class, pool_budgets) -> dict:
     return dict(
         num_labeled=list(num_labeled),
         seeds=list(seeds),
         val_per_class=int(val_per_class),
-        split_seed=int(split_seed))
+        split_seed=int(split_seed),
+        heldout_per_class=int(heldout_per_class),
+        pool_budgets=[int(n) for n in pool_budgets])
 
 
 def _required_files(meta: dict) -> list:
@@ -219,6 +230,8 @@ def build_digits_cls(out_dir: str,
                      seeds: Sequence[int] = (0, 1, 2, 3, 4),
                      val_per_class: int = 50,
                      split_seed: int = 0,
+                     heldout_per_class: int = 20,
+                     pool_budgets: Sequence[int] = (10, 20, 30),
                      skip_if_exists: bool = True) -> Dict:
     """Write the digits classification data set into ``out_dir``.
 
@@ -231,6 +244,12 @@ def build_digits_cls(out_dir: str,
         val_per_class (int): Val digits per class. Defaults to 50
             (500 val / 1,297 train).
         split_seed (int): Seed of the train/val split. Defaults to 0.
+        heldout_per_class (int): Train images per class of
+            ``meta/heldout.txt``, kept out of the ``pool_*`` lists.
+            Defaults to 20 (200 held out, 1,097 in the pool).
+        pool_budgets (Sequence[int]): Label budgets of the ``pool_*`` lists,
+            multiples of 10 (class-balanced, nested per seed). Defaults to
+            (10, 20, 30).
         skip_if_exists (bool): Return at once when ``meta.json`` in
             ``out_dir`` records the same arguments and all listed files
             exist. Defaults to True.
@@ -242,7 +261,11 @@ def build_digits_cls(out_dir: str,
     """
     num_labeled, seeds = check_args(num_labeled, seeds, val_per_class,
                                     split_seed)
-    args = _args_dict(num_labeled, seeds, val_per_class, split_seed)
+    pool_budgets, _ = check_args(pool_budgets, seeds, val_per_class,
+                                 split_seed)
+    _check_int('heldout_per_class', heldout_per_class, 1)
+    args = _args_dict(num_labeled, seeds, val_per_class, split_seed,
+                      heldout_per_class, pool_budgets)
     out_dir = str(out_dir)
     if skip_if_exists:
         summary = existing_build_summary(out_dir, FORMAT_VERSION, args,
@@ -287,6 +310,12 @@ def build_digits_cls(out_dir: str,
                 'train', labeled, targets)
             ann[f'meta/unlabeled_{n}_seed{seed}.txt'] = _ann_bytes(
                 'train', unlabeled, targets)
+    pool_lists = pool_split_lists(
+        train_idx, heldout_per_class * len(CLASSES), pool_budgets, seeds,
+        split_seed, strata=targets[train_idx])
+    for name, indices in pool_lists.items():
+        ann[f'meta/{name}.txt'] = _ann_bytes('train', np.asarray(indices),
+                                            targets)
     for rel, data in ann.items():
         write_bytes(osp.join(out_dir, rel), data)
         written[rel] = data
@@ -347,6 +376,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=0,
         help='seed of the train/val split (default: 0)')
     parser.add_argument(
+        '--heldout-per-class', type=int, default=20,
+        help='train digits per class held out of the pool lists (recipe '
+        'choices; default: 20)')
+    parser.add_argument(
+        '--pool-budgets', type=int, nargs='+', default=[10, 20, 30],
+        help='label budgets of the pool lists (default: 10 20 30)')
+    parser.add_argument(
         '--skip-if-exists',
         dest='skip_if_exists',
         action='store_true',
@@ -374,6 +410,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             seeds=args.seeds,
             val_per_class=args.val_per_class,
             split_seed=args.split_seed,
+            heldout_per_class=args.heldout_per_class,
+            pool_budgets=args.pool_budgets,
             skip_if_exists=args.skip_if_exists)
     except (TypeError, ValueError) as e:
         if argv is None:  # called from the shell: no traceback
