@@ -90,6 +90,7 @@ SEG_VALUES = {
     'mutual-ce/seed2': dict(A=50.0, B=50.0),
     'dmt/seed0': dict(A=49.0, B=51.0), 'dmt/seed1': dict(A=51.0, B=51.0),
     'dmt/seed2': dict(A=52.0, B=52.0),
+    'oracle/seed0': 60.0, 'oracle/seed1': 62.0, 'oracle/seed2': 64.0,
 }
 #: cls: supervised 80 81 82, chain-ce 90 92 94, dmt 85 90 95.
 CLS_VALUES = {
@@ -99,6 +100,7 @@ CLS_VALUES = {
     'chain-ce/seed2': dict(chain=94.0),
     'dmt/seed0': dict(chain=85.0), 'dmt/seed1': dict(chain=90.0),
     'dmt/seed2': dict(chain=95.0),
+    'oracle/seed0': 98.0, 'oracle/seed1': 98.0, 'oracle/seed2': 98.0,
 }
 
 
@@ -145,23 +147,25 @@ def fake(tmp_path, monkeypatch):
 
 def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    py, out = sys.executable, str(tmp_path)
-    seg = 'configs/dmt/dmt_deeplabv2-r18_digit-scenes.py'
-    cls = 'configs/dmt/dmt_wrn10-2_digits-50.py'
+    out = str(tmp_path)
+    seg = 'configs/dmt/dmt_deeplabv2-lite0_digit-scenes.py'
+    cls = 'configs/dmt/dmt_wrn10-2_digits-pool.py'
     assert bench.main(['seg', '--seeds', '0', '5', '--out', out,
                        '--dry-run']) == 0
     expected = []
     for s in (0, 5):
-        pre = f'DMT_SPLIT={s} {py} tools/train.py'
+        pre = f'DMT_SPLIT={s} python tools/train.py'
         tail = f'seed{s} --cfg-options randomness.seed={s}'
         expected += [
-            f'{pre} configs/dmt/deeplabv2-r18_digit-scenes_labeled-only.py '
-            f'--work-dir {out}/seg/supervised/{tail}',
+            f'{pre} configs/dmt/deeplabv2-lite0_digit-scenes_labeled-only.py'
+            f' --work-dir {out}/seg/supervised/{tail}',
             f'{pre} {seg} --work-dir {out}/seg/self-training/{tail} '
             'train_cfg.teacher=self',
             f'{pre} {seg} --work-dir {out}/seg/mutual-ce/{tail} '
             'model.segmentor.decode_head.loss_decode.dynamic=False',
             f'{pre} {seg} --work-dir {out}/seg/dmt/{tail}',
+            f'{pre} configs/dmt/deeplabv2-lite0_digit-scenes_oracle.py '
+            f'--work-dir {out}/seg/oracle/{tail}',
         ]
     assert capsys.readouterr().out.splitlines() == expected
 
@@ -172,12 +176,13 @@ def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
                        stages=[dict(model=None, phase=0, val=70.0)]), f)
     os.makedirs(f'{out}/cls/chain-ce/seed0')
     open(f'{out}/cls/chain-ce/seed0/last_checkpoint', 'w').close()
-    pre = f'DMT_SPLIT=0 {py} tools/train.py'
+    pre = 'DMT_SPLIT=0 python tools/train.py'
     tail = '--cfg-options randomness.seed=0'
-    sup = 'configs/dmt/wrn10-2_digits-50_labeled-only.py'
+    sup = 'configs/dmt/wrn10-2_digits-pool_labeled-only.py'
     for flag, resume in (([], ''), (['--resume'], '--resume ')):
-        assert bench.main(
-            ['cls', '--seeds', '0', '--out', out, '--dry-run', *flag]) == 0
+        assert bench.main(['cls', '--seeds', '0', '--methods', 'supervised',
+                           'chain-ce', 'dmt', '--out', out, '--dry-run',
+                           *flag]) == 0
         assert capsys.readouterr().out.splitlines() == [
             f'# complete, skipped: {out}/cls/dmt/seed0',
             f'{pre} {sup} --work-dir {out}/cls/supervised/seed0 {tail}',
@@ -185,6 +190,39 @@ def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
             f'{pre} {cls} --work-dir {out}/cls/chain-ce/seed0 {resume}{tail} '
             'model.head.dynamic=False',
         ]
+
+
+def test_selection_runs_validate_on_the_heldout_part(tmp_path, monkeypatch,
+                                                     capsys):
+    monkeypatch.chdir(REPO)
+    out = str(tmp_path)
+    assert bench.main(['cls', '--seeds', '1', '--methods', 'dmt', '--out',
+                       out, '--eval-on', 'heldout', '--env', 'DMT_BUDGET=10',
+                       '--tag', 'n10', '--dry-run']) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        'DMT_SPLIT=1 DMT_BUDGET=10 python tools/train.py '
+        'configs/dmt/dmt_wrn10-2_digits-pool.py --work-dir '
+        f'{out}/cls-n10-heldout/dmt/seed1 --cfg-options randomness.seed=1 '
+        'val_dataloader.dataset.ann_file=meta/heldout.txt']
+    args = bench.parse_args(['seg', '--eval-on', 'heldout', '--tag', 'g3'])
+    assert args.json == 'docs/benchmarks/selection/seg-g3.json'
+    assert args.png == 'docs/benchmarks/selection/seg-g3.png'
+    with pytest.raises(SystemExit):  # the from-scratch data has none
+        bench.parse_args(['seg-scratch', '--eval-on', 'heldout'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['seg', '--env', 'DMT_BUDGET'])
+
+
+def test_portable_records_hold_no_path_of_the_machine():
+    run = dict(work_dir='/data/bench/seg/dmt/seed0', attempts=[], command=(
+        f'DMT_SPLIT=0 /opt/venv/bin/python {REPO}/tools/train.py '
+        f'{REPO}/configs/x.py --work-dir /data/bench/seg/dmt/seed0 '
+        '--cfg-options randomness.seed=0'))
+    got = bench.portable(run, '/data/bench')
+    assert got['work_dir'] == 'seg/dmt/seed0'
+    assert got['command'] == (
+        'DMT_SPLIT=0 python tools/train.py configs/x.py --work-dir '
+        'seg/dmt/seed0 --cfg-options randomness.seed=0')
 
 
 def test_bad_method_is_refused():
@@ -195,21 +233,24 @@ def test_bad_method_is_refused():
 @pytest.mark.slow
 def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     run, calls, tmp, out = fake
-    assert run('seg', '--cfg-options', 'train_cfg.max_iters=30') == 0
+    seeds = ('--seeds', '0', '1', '2')
+    assert run('seg', *seeds, '--cfg-options', 'train_cfg.max_iters=30') == 0
     made = calls()
-    assert len(made) == 12
+    assert len(made) == 15
     for call in made:  # seeds outer, one run at a time
         seed = call['key'][-1]
         assert call['split'] == seed
         opts = call['argv'][call['argv'].index('--cfg-options') + 1:]
         assert opts[0] == f'randomness.seed={seed}'
         assert opts[-1] == 'train_cfg.max_iters=30' and '--resume' not in opts
-    assert [c['key'] for c in made[:4]] == [
+    assert [c['key'] for c in made[:5]] == [
         'seg/supervised/seed0', 'seg/self-training/seed0',
-        'seg/mutual-ce/seed0', 'seg/dmt/seed0']
+        'seg/mutual-ce/seed0', 'seg/dmt/seed0', 'seg/oracle/seed0']
     table = capsys.readouterr().out
     assert 'ddof=1' in table
-    assert 'dmt - supervised: +9.00 (2 x max std = 4.00)' in table
+    assert ('dmt beats supervised: +10.00 +9.00 +8.00 (seeds 0 1 2); mean '
+            '+9.00 ± 1.00, 3/3 positive: holds') in table
+    assert 'supervised / oracle = 42.00 / 62.00 = 0.677' in table
 
     result = json.loads((tmp / 'seg.json').read_text())
     assert result['metric'] == 'mIoU' and result['seeds'] == [0, 1, 2]
@@ -218,22 +259,29 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     expected = {'supervised': (42.0, 2.0, [40, 42, 44]),
                 'self-training': (46.0, math.sqrt(7), [44, 45, 49]),
                 'mutual-ce': (48.0, math.sqrt(3), [47, 47, 50]),
-                'dmt': (51.0, 1.0, [50, 51, 52])}
+                'dmt': (51.0, 1.0, [50, 51, 52]),
+                'oracle': (62.0, 2.0, [60, 62, 64])}
     assert list(summary) == list(expected)
     for method, (mean, std, values) in expected.items():
         assert summary[method]['mean'] == pytest.approx(mean)
         assert summary[method]['std'] == pytest.approx(std)
         assert list(summary[method]['values'].values()) == values
     comp = result['comparison']
-    assert comp['dmt - supervised']['diff'] == pytest.approx(9.0)
-    assert comp['dmt - supervised']['margin'] == pytest.approx(4.0)
-    assert comp['dmt - supervised']['holds'] is True
-    assert comp['dmt - self-training']['diff'] == pytest.approx(5.0)
-    assert comp['dmt - mutual-ce']['holds'] is True
+    assert comp['dmt beats supervised']['diffs'] == [10.0, 9.0, 8.0]
+    assert comp['dmt beats supervised']['mean'] == pytest.approx(9.0)
+    assert comp['dmt beats supervised']['std'] == pytest.approx(1.0)
+    assert comp['dmt beats supervised']['positive'] == 3
+    assert comp['dmt beats supervised']['holds'] is True
+    # self-training - supervised = 4 3 5: all positive
+    assert comp['self-training beats supervised']['holds'] is True
+    # dmt - mutual-ce = 3 4 2, mutual-ce - self-training = 3 2 1
+    assert comp['dmt beats mutual-ce']['diffs'] == [3.0, 4.0, 2.0]
     assert comp['ordering']['holds'] is True
+    assert comp['regime']['ratio'] == pytest.approx(42 / 62)
+    assert not any('oracle' in k for k in comp if k != 'regime')
 
     runs = {(r['method'], r['seed']): r for r in result['runs']}
-    assert len(runs) == 12
+    assert len(runs) == 15
     dmt0 = runs['dmt', 0]
     assert dmt0['finals'] == dict(A=49.0, B=51.0) and dmt0['final'] == 50.0
     assert [s['val'] for s in dmt0['stages']] == [39, 41, 44, 46, 49, 51]
@@ -242,6 +290,10 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     assert dmt0['machine'] == os.uname().nodename
     assert dmt0['cpu_count'] == os.cpu_count() and dmt0['wall_time_s'] > 0
     assert dmt0['start'] and dmt0['attempts'][0]['rc'] == 0
+    assert dmt0['commit'] and len(dmt0['commit']) == 40
+    assert isinstance(dmt0['dirty'], bool)
+    assert dmt0['work_dir'] == 'seg/dmt/seed0'
+    assert dmt0['command'].startswith('DMT_SPLIT=0 python ')
     sup1 = runs['supervised', 1]
     assert sup1['final'] == 42.0  # the val at iteration 30, not at 20
     assert sup1['vals'] == [dict(step=10, val=39.0), dict(step=20, val=39.0),
@@ -252,8 +304,8 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
 
     # complete runs are skipped; the report is rebuilt from the work dirs
     os.remove(tmp / 'seg.png')
-    assert run('seg', '--cfg-options', 'train_cfg.max_iters=30') == 0
-    assert len(calls()) == 12
+    assert run('seg', *seeds, '--cfg-options', 'train_cfg.max_iters=30') == 0
+    assert len(calls()) == 15
     again = json.loads((tmp / 'seg.json').read_text())
     assert again['summary'] == summary and (tmp / 'seg.png').is_file()
 
@@ -261,19 +313,23 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
 @pytest.mark.slow
 def test_cls_ordering_failures_and_report_only_from_json(fake, capsys):
     run, calls, tmp, out = fake
-    assert run('cls') == 0
-    assert len(calls()) == 9
+    seeds = ('--seeds', '0', '1', '2')
+    assert run('cls', *seeds) == 0
+    assert len(calls()) == 12
     result = json.loads((tmp / 'cls.json').read_text())
     assert result['metric'] == 'accuracy/top1'
     s = result['summary']
     assert (s['chain-ce']['mean'], s['chain-ce']['std']) == (92.0, 2.0)
     assert (s['dmt']['mean'], s['dmt']['std']) == (90.0, 5.0)
     comp = result['comparison']
-    # 90 - 81 = 9 is not more than 2 x max(5, 1) = 10
-    assert comp['dmt - supervised']['margin'] == pytest.approx(10.0)
-    assert comp['dmt - supervised']['holds'] is False
-    assert comp['dmt - chain-ce']['diff'] == pytest.approx(-2.0)
-    assert comp['dmt - chain-ce']['holds'] is False
+    # dmt - supervised = 5 9 13: positive on every seed
+    assert comp['dmt beats supervised']['holds'] is True
+    # dmt - chain-ce = -5 -2 +1: mean -2, std 3
+    assert comp['dmt beats chain-ce']['diffs'] == [-5.0, -2.0, 1.0]
+    assert comp['dmt beats chain-ce']['mean'] == pytest.approx(-2.0)
+    assert comp['dmt beats chain-ce']['std'] == pytest.approx(3.0)
+    assert comp['dmt beats chain-ce']['positive'] == 1
+    assert comp['dmt beats chain-ce']['holds'] is False
     assert comp['ordering']['holds'] is False
     run_dmt = [r for r in result['runs'] if r['method'] == 'dmt'][0]
     assert run_dmt['finals'] == {'chain': 85.0}
@@ -282,15 +338,16 @@ def test_cls_ordering_failures_and_report_only_from_json(fake, capsys):
     # work dirs gone (a new machine): --report-only rebuilds from the JSON
     shutil.rmtree(out)
     os.remove(tmp / 'cls.png')
-    assert run('cls', '--report-only') == 0
-    assert len(calls()) == 9
+    assert run('cls', *seeds, '--report-only') == 0
+    assert len(calls()) == 12
     rebuilt = json.loads((tmp / 'cls.json').read_text())
     assert rebuilt['runs'] == result['runs']
     assert rebuilt['summary'] == result['summary']
     assert (tmp / 'cls.png').is_file()
     assert '92.00 ± 2.00' in capsys.readouterr().out
     # nothing to report: no JSON is written over an empty result
-    assert run('cls', '--report-only', '--json', str(tmp / 'none.json')) == 1
+    assert run('cls', *seeds, '--report-only', '--json',
+               str(tmp / 'none.json')) == 1
     assert not (tmp / 'none.json').exists()
 
 
@@ -322,9 +379,9 @@ def test_interrupted_run_needs_resume_and_continues(fake, monkeypatch,
         (3, False), (0, True)]
     assert dmt0['wall_time_s'] == pytest.approx(
         sum(a['wall_time_s'] for a in dmt0['attempts']))
-    # one seed: no std, so the margin test cannot be decided
+    # one seed: no std, and one paired difference decides no claim
     assert result['summary']['dmt']['std'] is None
-    assert result['comparison']['dmt - supervised']['holds'] is None
+    assert result['comparison']['dmt beats supervised']['holds'] is None
 
 
 @pytest.mark.parametrize('broken, message', [
@@ -354,15 +411,33 @@ def test_comparisons_pair_the_seeds_both_methods_ran():
         ('dmt', 0, 41.0), ('dmt', 1, 45.0), ('dmt', 2, 44.0)]]
     summary, comp = bench.summarize('seg', runs)
     # self-training ran seed 0 only: compared with DMT's seed 0 (41 - 40),
-    # not with DMT's mean over three seeds (43.33 - 40)
-    assert comp['dmt - self-training']['seeds'] == [0]
-    assert comp['dmt - self-training']['diff'] == pytest.approx(1.0)
-    assert comp['dmt - supervised']['seeds'] == [0, 1, 2]
-    assert comp['dmt - supervised']['diff'] == pytest.approx(130 / 3 - 128 / 3)
-    # the ordering needs seeds every method ran: seed 0, 38 < 40 < 41
-    assert comp['ordering']['seeds'] == [0]
-    assert comp['ordering']['holds'] is True
+    # not with DMT's mean over three seeds; one seed decides nothing
+    assert comp['dmt beats self-training']['seeds'] == [0]
+    assert comp['dmt beats self-training']['diffs'] == [1.0]
+    assert comp['dmt beats self-training']['holds'] is None
+    # dmt - supervised = 3 -1 0: mean 2/3, std sqrt(13/3)
+    c = comp['dmt beats supervised']
+    assert c['seeds'] == [0, 1, 2] and c['positive'] == 1
+    assert c['mean'] == pytest.approx(2 / 3)
+    assert c['std'] == pytest.approx(math.sqrt(13 / 3))
+    assert c['holds'] is False
+    assert comp['ordering']['holds'] is None  # a link cannot be decided
     assert summary['dmt']['mean'] == pytest.approx(130 / 3)
+
+
+def test_a_claim_holds_by_its_mean_when_a_seed_is_negative():
+    # x - y = 5 (nine seeds) and -0.5: mean 4.45 > 2 x std 3.48
+    runs = [dict(method=m, seed=s, final=v) for s in range(10)
+            for m, v in (('supervised', 10.0),
+                         ('dmt', 15.0 if s < 9 else 9.5))]
+    c = bench.summarize('seg', runs)[1]['dmt beats supervised']
+    assert c['positive'] == 9 and c['mean'] == pytest.approx(4.45)
+    assert c['std'] == pytest.approx(math.sqrt(3.025))
+    assert c['holds'] is True
+    # five seeds with one negative: mean 3.8 < 2 x std 5.37, not a claim
+    runs = [r for r in runs if r['seed'] >= 5]
+    c = bench.summarize('seg', runs)[1]['dmt beats supervised']
+    assert c['positive'] == 4 and c['holds'] is False
 
 
 def test_curves_put_each_phase_at_the_iterations_its_model_trained():

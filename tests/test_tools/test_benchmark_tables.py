@@ -3,7 +3,7 @@
 
 The JSON files are written by ``tools/analysis_tools/benchmark_ssl.py`` from
 real runs; the README tables are typed from them. Each table's first header
-cell names the task (`` `seg` `` / `` `cls` ``), each row's first cell the
+cell names the task (`` `seg` ``, `` `cls` `` ...: the JSON's file name), each row's first cell the
 tool's method name (`` `dmt` ``); the mean ± std and every seed's value must be
 the JSON's, rounded to two decimals, and a method with runs in the JSON must
 have its row. A method without runs may only be listed as not run. DMT's
@@ -53,7 +53,10 @@ def _table(text: str, task: str):
     return found
 
 
-@pytest.mark.parametrize('task', ['seg', 'cls'])
+TASKS = sorted(p.stem for p in (REPO / 'docs' / 'benchmarks').glob('*.json'))
+
+
+@pytest.mark.parametrize('task', TASKS)
 def test_readme_table_matches_json(task):
     data = json.loads((REPO / 'docs' / 'benchmarks' /
                        f'{task}.json').read_text())
@@ -136,7 +139,7 @@ def test_readme_benchmark_commands_run(tmp_path, capsys):
         args = bench.parse_args(argv)
         if not args.report_only:
             # the real configs load and every method option names a field
-            bench.check_configs(args.task, args.methods, args.cfg_options)
+            bench.check_configs(args, args.methods)
             capsys.readouterr()  # mmengine's log of the config loads
             out = tmp_path / 'empty'
             assert bench.main(argv + ['--dry-run', '--out', str(out)]) == 0

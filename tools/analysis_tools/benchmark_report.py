@@ -15,74 +15,95 @@ import io
 import statistics
 
 BASELINE, TARGET = 'supervised', 'dmt'
+#: The upper reference row (every train item labelled): in no comparison.
+REFERENCE = 'oracle'
+RULE = ('X beats Y when the paired per-seed difference X - Y is positive on '
+        'every seed both ran, or its mean exceeds twice its std (ddof=1)')
+
+
+def _stats(vals):
+    return (statistics.mean(vals) if vals else None,
+            statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def paired(summary, x: str, y: str) -> dict:
+    """"x beats y", judged on the seeds both ran (PROTOCOL.md, section 5).
+
+    Returns:
+        dict: ``seeds``, ``diffs`` (x - y per seed), ``mean``, ``std``
+        (ddof=1; None below two seeds), ``positive`` (seeds with a positive
+        difference), ``holds`` (every difference positive, or mean > 2 std;
+        None below two common seeds: one difference decides no claim) and
+        ``rule``.
+    """
+    common = sorted(set(summary[x]['values']) & set(summary[y]['values']),
+                    key=int)
+    diffs = [summary[x]['values'][k] - summary[y]['values'][k]
+             for k in common]
+    mean, std = _stats(diffs)
+    holds = None if len(diffs) < 2 else (
+        all(d > 0 for d in diffs) or mean > 2 * std)
+    return dict(seeds=[int(k) for k in common], diffs=diffs, mean=mean,
+                std=std, positive=sum(d > 0 for d in diffs), holds=holds,
+                rule=RULE)
 
 
 def summarize(methods, runs):
-    """Per-method mean and sample std (ddof=1) and the comparisons.
+    """Per-method mean and sample std (ddof=1) and the paired comparisons.
 
     Args:
         methods (list[str]): every method of the task, weakest expected
-            first (the paper's ordering).
+            first (the paper's ordering), the reference (``oracle``) last.
         runs (list[dict]): complete runs.
 
     Returns:
         tuple[dict, dict]: ``summary`` {method: {n, mean, std, values
-        {seed: final}}} for the methods that ran, and ``comparison``
-        {name: {diff, seeds, holds, rule, ...}}: each over the seeds both
-        (all) methods ran, so a method with fewer runs is never compared
-        with another's other seeds.
+        {seed: final}}} for the methods that ran, and ``comparison``:
+        ``'<x> beats <y>'`` for every pair of compared methods (x after y
+        in the order; see :func:`paired`), ``ordering`` (each consecutive
+        claim holds) and ``regime`` (supervised / oracle, on the seeds both
+        ran).
     """
     summary = {}
     for method in methods:
         values = {r['seed']: r['final'] for r in runs if r['method'] == method}
         vals = list(values.values())
         if vals:
+            mean, std = _stats(vals)
             summary[method] = dict(
-                n=len(vals), mean=statistics.mean(vals),
-                std=statistics.stdev(vals) if len(vals) > 1 else None,
+                n=len(vals), mean=mean, std=std,
                 values={str(k): v for k, v in sorted(values.items())})
-
-    def over(names):  # seeds every method ran, and each one's stats
-        common = set.intersection(*(set(summary[m]['values'])
-                                    for m in names))
-        stats = {}
-        for m in names:
-            vals = [summary[m]['values'][k] for k in sorted(common)]
-            stats[m] = (statistics.mean(vals) if vals else None,
-                        statistics.stdev(vals) if len(vals) > 1 else None)
-        return sorted(int(k) for k in common), stats
-
+    order = [m for m in methods if m in summary and m != REFERENCE]
     comparison = {}
-    for method in summary:
-        if method == TARGET or TARGET not in summary:
-            continue
-        seeds, st = over((TARGET, method))
-        diff = None if not seeds else st[TARGET][0] - st[method][0]
-        if method == BASELINE:
-            stds = (st[TARGET][1], st[method][1])
-            margin = None if None in stds else 2 * max(stds)
-            comparison[f'{TARGET} - {method}'] = dict(
-                diff=diff, margin=margin, seeds=seeds,
-                holds=None if margin is None else diff > margin,
-                rule=f'mean({TARGET}) - mean({method}) > 2 * max(std)')
-        else:
-            comparison[f'{TARGET} - {method}'] = dict(
-                diff=diff, seeds=seeds,
-                holds=None if diff is None else diff >= 0,
-                rule=f'mean({TARGET}) >= mean({method})')
-    order = [m for m in methods if m in summary]
+    for i, x in enumerate(order):
+        for y in order[:i]:
+            comparison[f'{x} beats {y}'] = paired(summary, x, y)
     if len(order) > 1:
-        seeds, st = over(order)
+        links = [comparison[f'{b} beats {a}'] for a, b in zip(order,
+                                                               order[1:])]
         comparison['ordering'] = dict(
-            order=order, seeds=seeds,
-            holds=bool(seeds) and all(st[a][0] < st[b][0]
-                                      for a, b in zip(order, order[1:])),
-            rule='means strictly increase in this order (the paper\'s)')
+            order=order, holds=all(c['holds'] for c in links)
+            if all(c['holds'] is not None for c in links) else None,
+            rule='each method beats the one before it (the paper\'s order)')
+    if BASELINE in summary and REFERENCE in summary:
+        common = sorted(set(summary[BASELINE]['values'])
+                        & set(summary[REFERENCE]['values']), key=int)
+        if common:
+            base = statistics.mean(summary[BASELINE]['values'][k]
+                                   for k in common)
+            ref = statistics.mean(summary[REFERENCE]['values'][k]
+                                  for k in common)
+            comparison['regime'] = dict(
+                seeds=[int(k) for k in common], supervised=base, oracle=ref,
+                ratio=base / ref if ref else None,
+                rule='mean(supervised) / mean(oracle) over the seeds both '
+                'ran (PROTOCOL.md, section 3)')
     return summary, comparison
 
 
 def format_table(task: str, metric: str, seeds, summary, comparison) -> str:
-    """The printed table: mean ± std and every seed, then the comparisons."""
+    """The printed table: mean ± std and every seed, then each claim with
+    its paired differences."""
     lines = [f'{task}: final val {metric} per method, mean ± sample std '
              f'(ddof=1) over seeds {" ".join(map(str, seeds))}; two-model '
              'runs: the mean of A and B',
@@ -95,16 +116,24 @@ def format_table(task: str, metric: str, seeds, summary, comparison) -> str:
                      + ''.join('        -' if v is None else f'{v:>9.2f}'
                                for v in per_seed))
     verdict = {True: 'holds', False: 'does not hold', None: 'n/a'}
+    lines.append(f'claims ({RULE}):')
     for name, c in comparison.items():
         if name == 'ordering':
-            text = f'{name} {" < ".join(c["order"])}'
+            lines.append(f'ordering {" < ".join(c["order"])}: '
+                         f'{verdict[c["holds"]]}')
+        elif name == 'regime':
+            lines.append(f'regime: supervised / oracle = '
+                         f'{c["supervised"]:.2f} / {c["oracle"]:.2f} = '
+                         f'{c["ratio"]:.3f} (seeds '
+                         f'{" ".join(map(str, c["seeds"]))})')
         else:
-            text = f'{name}: ' + ('n/a' if c['diff'] is None else
-                                  f'{c["diff"]:+.2f}') + (
-                '' if c.get('margin') is None else
-                f' (2 x max std = {c["margin"]:.2f})') + f'; {c["rule"]}'
-        lines.append(f'{text} (seeds {" ".join(map(str, c["seeds"]))}): '
-                     f'{verdict[c["holds"]]}')
+            std = '-' if c['std'] is None else f'{c["std"]:.2f}'
+            mean = 'n/a' if c['mean'] is None else f'{c["mean"]:+.2f}'
+            lines.append(
+                f'{name}: ' + ' '.join(f'{d:+.2f}' for d in c['diffs']) +
+                f' (seeds {" ".join(map(str, c["seeds"]))}); mean {mean} ± '
+                f'{std}, {c["positive"]}/{len(c["diffs"])} positive: '
+                f'{verdict[c["holds"]]}')
     return '\n'.join(lines)
 
 
@@ -250,7 +279,7 @@ def draw_curves(task: str, metric: str, methods, runs) -> bytes:
                         color=colors[r['method']], label=label)
         ax.set_title(f'seed {seed}', fontsize=9)
         ax.set_xlabel('training iterations of one model'
-                      if task == 'seg' else 'training iterations')
+                      if task.startswith('seg') else 'training iterations')
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f'val {metric}')
     legend = {}  # every method and model of every panel, once
