@@ -37,10 +37,14 @@ import hashlib
 import os
 import os.path as osp
 import pickle
+import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import split_files  # noqa: E402
 
 NUM_CLASSES = 10
 BASE_FOLDER = 'cifar-10-batches-py'
@@ -185,15 +189,7 @@ def split_filename(kind: str, num_labeled: int, seed: int) -> str:
 
 def read_split(path: str) -> List[int]:
     """Read a split file written by this script (one index per line)."""
-    with open(path) as f:
-        return [int(line) for line in f if line.strip()]
-
-
-def _write_indices(path: str, indices: np.ndarray) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(''.join(f'{int(i)}\n' for i in indices))
-    os.replace(tmp, path)
+    return [int(line) for line in split_files.read_split(path)]
 
 
 def make_cifar_splits(data_root: str,
@@ -232,7 +228,8 @@ def make_cifar_splits(data_root: str,
             for kind, indices in (('labeled', labeled), ('unlabeled',
                                                          unlabeled)):
                 name = split_filename(kind, n, seed)
-                _write_indices(osp.join(out_dir, name), indices)
+                split_files.write_split(osp.join(out_dir, name),
+                                        (int(i) for i in indices))
                 files.append(name)
     return dict(
         out_dir=out_dir,
