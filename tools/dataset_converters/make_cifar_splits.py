@@ -38,12 +38,12 @@ import os
 import os.path as osp
 import pickle
 import sys
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_cli import call_from_cli  # noqa: E402
 import split_files  # noqa: E402
 
 NUM_CLASSES = 10
@@ -274,22 +274,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     """Command-line entry point; returns the summary of
     :func:`make_cifar_splits`."""
     args = parse_args(argv)
-    start = time.perf_counter()
-    try:
-        summary = make_cifar_splits(
-            args.data_root,
-            num_labeled=args.num_labeled,
-            seeds=args.seeds,
-            out_dir=args.out_dir,
-            check_md5=args.check_md5)
-    except (TypeError, ValueError, FileNotFoundError) as e:
-        if argv is None:  # called from the shell: no traceback
-            raise SystemExit(f'error: {e}') from e
-        raise
+    summary, seconds = call_from_cli(
+        make_cifar_splits,
+        argv, (TypeError, ValueError, FileNotFoundError),
+        data_root=args.data_root,
+        num_labeled=args.num_labeled,
+        seeds=args.seeds,
+        out_dir=args.out_dir,
+        check_md5=args.check_md5)
     print(f'wrote {len(summary["files"])} split files for '
           f'{summary["num_labeled"]} labels x seeds {summary["seeds"]} '
           f'({summary["num_train"]} training images) to '
-          f'{summary["out_dir"]} in {time.perf_counter() - start:.1f} s')
+          f'{summary["out_dir"]} in {seconds:.1f} s')
     return summary
 
 

@@ -65,11 +65,10 @@ from collections import Counter
 from typing import Dict, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_cli import call_from_cli  # noqa: E402
 from seg_train_lists import (check_cityscapes, check_voc,  # noqa: E402
                              cityscapes_names, voc_names)
-from split_files import write_split  # noqa: E402  (finds dmt_mm too)
-
-from dmt_mm.utils.pseudo_label_io import atomic_write_bytes  # noqa: E402
+from split_files import atomic_write, write_split  # noqa: E402
 
 #: Labelled fraction ``1/d`` of each ratio name, as in the public code.
 RATIOS: Dict[str, Dict[str, float]] = {
@@ -211,8 +210,8 @@ def write_splits(splits: Dict, out_dir: str, dataset: str,
                 write_split(osp.join(folder, name + '.txt'), lines)
                 sizes[name] = len(lines)
         summary['ratios'][key] = dict(divisor=ratios[key], sizes=sizes)
-    atomic_write_bytes(osp.join(out_dir, 'protocol.json'),
-                       json.dumps(summary, indent=1).encode())
+    atomic_write(osp.join(out_dir, 'protocol.json'),
+                 json.dumps(summary, indent=1).encode())
     return summary
 
 
@@ -305,9 +304,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> Dict:
     args = parse_args(argv)
-    summary = make_splits(args.dataset, args.data_root, args.out,
-                          args.list_file, args.seed, args.num_splits,
-                          args.fill, args.check)
+    summary, _ = call_from_cli(
+        make_splits, argv, (ValueError, FileNotFoundError),
+        dataset=args.dataset, data_root=args.data_root, out=args.out,
+        list_file=args.list_file, seed=args.seed,
+        num_splits=args.num_splits, fill=args.fill, check=args.check)
     if summary['masks_copied']:
         print(f'copied {summary["masks_copied"]} masks from '
               'SegmentationClass to SegmentationClassAug')

@@ -3,19 +3,31 @@
 
 MMSeg's and MMPretrain's ``ann_file`` lists and the index files of
 ``make_cifar_splits.py`` all have this form. :func:`write_split` writes
-through ``dmt_mm``'s :func:`atomic_write_bytes`, so a reader (or a rerun
-after an interruption) never sees a partial list.
+atomically, so a reader (or a rerun after an interruption) never sees a
+partial list. Standard library only: ``dmt_mm``'s ``atomic_write_bytes``
+would do the same, but importing ``dmt_mm`` (torch, the mm* registries)
+takes about 5 s, a hundred times the run of ``make_splits.py``.
 """
+import os
 import os.path as osp
-import sys
 from typing import Iterable, List
 
-try:
-    import dmt_mm  # noqa: F401
-except ImportError:  # running from a checkout that is not installed
-    sys.path.insert(
-        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in its folder.
+
+    The folder is created; the file gets ``open``'s mode (0666 less the
+    umask); the temporary file is removed when the write fails.
+    """
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
 
 
 def split_bytes(lines: Iterable) -> bytes:
@@ -30,7 +42,7 @@ def write_split(path: str, lines: Iterable) -> None:
         path (str): The split file.
         lines (Iterable): Names or indices, one per line (``str()`` of each).
     """
-    atomic_write_bytes(path, split_bytes(lines))
+    atomic_write(path, split_bytes(lines))
 
 
 def read_split(path: str) -> List[str]:
