@@ -1,5 +1,6 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """tools/dataset_converters/split_files.py and converter_cli.py."""
+import argparse
 import os
 
 import pytest
@@ -52,3 +53,13 @@ def test_call_from_cli():
         converter_cli.call_from_cli(convert, None, n=-1)  # from the shell
     with pytest.raises(ValueError):  # not one of `errors`: raised
         converter_cli.call_from_cli(convert, None, (TypeError, ), n=-1)
+
+
+def test_add_subset_args():
+    parser = argparse.ArgumentParser()
+    converter_cli.add_subset_args(parser, num_labeled=(50, 100))
+    args = parser.parse_args([])
+    assert args.num_labeled == [50, 100] and args.seeds == [0, 1, 2, 3, 4]
+    args = parser.parse_args(['--num-labeled', '20', '--seeds', '7', '8'])
+    assert args.num_labeled == [20] and args.seeds == [7, 8]
+    assert '(default: 50 100)' in parser.format_help()

@@ -1,9 +1,31 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
-"""The command-line end of a dataset converter: run it, time it, and turn
-a bad argument into one ``error: ...`` line instead of a traceback."""
+"""The command-line end of a dataset converter: the options of labelled
+subsets, the run, its time, and a bad argument as one ``error: ...`` line
+instead of a traceback."""
+import argparse
 from typing import Any, Callable, Optional, Sequence, Tuple, Type
 
 from mmengine.utils import Timer
+
+
+def add_subset_args(parser: argparse.ArgumentParser,
+                    num_labeled: Sequence[int],
+                    seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> None:
+    """Add ``--num-labeled`` and ``--seeds`` (class-balanced subsets).
+
+    Args:
+        parser (argparse.ArgumentParser): The converter's parser.
+        num_labeled (Sequence[int]): Default labelled sizes.
+        seeds (Sequence[int]): Default seeds. Defaults to 0 .. 4.
+    """
+    parser.add_argument(
+        '--num-labeled', type=int, nargs='+', default=list(num_labeled),
+        help='labelled sizes, multiples of 10 (default: '
+        f'{" ".join(map(str, num_labeled))})')
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=list(seeds),
+        help='seeds of the labelled subsets (default: '
+        f'{" ".join(map(str, seeds))})')
 
 
 def call_from_cli(fn: Callable[..., Any],

@@ -43,7 +43,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from converter_cli import call_from_cli  # noqa: E402
+from converter_cli import add_subset_args, call_from_cli  # noqa: E402
 import split_files  # noqa: E402
 
 NUM_CLASSES = 10
@@ -245,18 +245,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'of the CIFAR-10 training set.')
     parser.add_argument(
         'data_root', help='directory holding cifar-10-batches-py/')
-    parser.add_argument(
-        '--num-labeled',
-        type=int,
-        nargs='+',
-        default=[4000, 1000, 250],
-        help='labelled sizes, multiples of 10 (default: 4000 1000 250)')
-    parser.add_argument(
-        '--seeds',
-        type=int,
-        nargs='+',
-        default=[0, 1, 2, 3, 4],
-        help='seeds (default: 0 1 2 3 4)')
+    add_subset_args(parser, num_labeled=(4000, 1000, 250))
     parser.add_argument(
         '-o',
         '--out-dir',
