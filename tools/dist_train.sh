@@ -12,22 +12,6 @@ if [[ $# -lt 2 ]]; then
   echo "usage: $0 CONFIG GPUS [train.py options ...]" >&2
   exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 TOOLS_DIR="$(cd "$(dirname "$0")" && pwd)"
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$TOOLS_DIR/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+source "$TOOLS_DIR/dist_run.sh"
+dist_run "$2" "$TOOLS_DIR/train.py" "$1" --launcher pytorch "${@:3}"

@@ -19,22 +19,17 @@ mmengine's ``DumpResults`` metric (MMPretrain's convention), which works with
 any task.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
-try:
-    import dmt_mm  # noqa: F401  (registers modules and safe globals)
-except ImportError:  # running from a checkout that is not installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import dmt_mm  # noqa: F401
-from dmt_mm.utils.checkpoint import register_safe_globals
-from dmt_mm.utils.dist_utils import finish_distributed, setup_cpu_distributed
+from mmengine.config import Config
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+if osp.dirname(osp.abspath(__file__)) not in sys.path:  # loaded by path
+    # appended, so that this file never shadows the standard `test` package
+    sys.path.append(osp.dirname(osp.abspath(__file__)))
+from runner_cli import (build_runner, default_work_dir,  # noqa: E402
+                        load_config, parse_with_launcher, run)
 
 #: ``model.type`` of configs that hold two DMT models (A and B).
 DMT_WRAPPER_TYPES = ('DMTSegmentor', )
@@ -88,26 +83,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='DMT configs only: which of the two models to evaluate, one of '
         "model.model_names (default ('A', 'B')) (default: model.eval_model "
         'of the config, else the first name)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_with_launcher(parser, argv)
 
 
 def _strip_scope(type_name) -> str:
@@ -115,18 +91,6 @@ def _strip_scope(type_name) -> str:
     if isinstance(type_name, str):
         return type_name.rsplit('.', 1)[-1]
     return getattr(type_name, '__name__', type_name)
-
-
-def default_work_dir(config_path: str) -> str:
-    """Return ``./work_dirs/<config stem>``, mmseg's default work dir.
-
-    Args:
-        config_path (str): Path of the config file.
-
-    Returns:
-        str: The work dir, relative to the current directory.
-    """
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
 def is_dmt_config(cfg: Config) -> bool:
@@ -294,16 +258,7 @@ def build_test_cfg(args: argparse.Namespace) -> Config:
         Config: The config to build the runner from, with
         ``load_from=args.checkpoint``.
     """
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
-
+    cfg = load_config(args)
     select_eval_model(cfg, args.model)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
@@ -311,20 +266,6 @@ def build_test_cfg(args: argparse.Namespace) -> Config:
     if args.out is not None:
         set_prediction_output(cfg, args.out)
     return cfg
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build the default ``Runner``, or ``cfg.runner_type`` from ``RUNNERS``.
-
-    Args:
-        cfg (Config): The config.
-
-    Returns:
-        Runner: The runner.
-    """
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -345,13 +286,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(
             f'checkpoint {args.checkpoint!r} does not exist')
-    register_safe_globals()
-    cfg = build_test_cfg(args)
-    setup_cpu_distributed(cfg)  # DDP over gloo when there is no CUDA
-    runner = build_runner(cfg)
-    metrics = runner.test()
-    finish_distributed()
-    return metrics
+    return run(build_test_cfg(args), 'test')[1]
 
 
 __all__: List[str] = [

@@ -15,24 +15,19 @@ when a config forgets ``custom_imports``.
 import argparse
 import importlib.util
 import logging
-import os
 import os.path as osp
 import sys
 import zipfile
 from typing import List, Optional, Sequence
 
-try:
-    import dmt_mm  # noqa: F401  (registers modules and safe globals)
-except ImportError:  # running from a checkout that is not installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import dmt_mm  # noqa: F401
-from dmt_mm.utils.checkpoint import register_safe_globals
-from dmt_mm.utils.dist_utils import finish_distributed, setup_cpu_distributed
-
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+if osp.dirname(osp.abspath(__file__)) not in sys.path:  # loaded by path
+    sys.path.append(osp.dirname(osp.abspath(__file__)))
+from runner_cli import (build_runner, default_work_dir,  # noqa: E402
+                        load_config, parse_with_launcher, run)
 
 #: Optimizer wrapper types ``--amp`` may replace by ``AmpOptimWrapper``.
 _PLAIN_OPTIM_WRAPPERS = ('OptimWrapper', 'mmengine.OptimWrapper')
@@ -79,40 +74,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='also log to TensorBoard: adds TensorboardVisBackend to '
         'visualizer.vis_backends (LocalVisBackend is kept); event files go '
         'to WORK_DIR/<timestamp>/vis_data/')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes `--local-rank` (torch >= 2.0) or
-    # `--local_rank`; torchrun sets the LOCAL_RANK environment variable.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
-def default_work_dir(config_path: str) -> str:
-    """Return ``./work_dirs/<config stem>``, mmseg's default work dir.
-
-    Args:
-        config_path (str): Path of the config file.
-
-    Returns:
-        str: The work dir, relative to the current directory.
-    """
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    return parse_with_launcher(parser, argv)
 
 
 def _cuda_available() -> bool:
@@ -221,16 +183,7 @@ def build_train_cfg(args: argparse.Namespace) -> Config:
     Returns:
         Config: The config to build the runner from.
     """
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
-
+    cfg = load_config(args)
     if args.amp:
         enable_amp(cfg)
     if getattr(args, 'tensorboard', False):
@@ -299,20 +252,6 @@ def check_last_checkpoint(work_dir: str) -> None:
             '--resume <work_dir>/<file>.pth')
 
 
-def build_runner(cfg: Config) -> Runner:
-    """Build the default ``Runner``, or ``cfg.runner_type`` from ``RUNNERS``.
-
-    Args:
-        cfg (Config): The config.
-
-    Returns:
-        Runner: The runner.
-    """
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> Runner:
     """Entry point: parse ``argv``, build the runner and train.
 
@@ -323,14 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
     Returns:
         Runner: The runner after training.
     """
-    args = parse_args(argv)
-    register_safe_globals()
-    cfg = build_train_cfg(args)
-    setup_cpu_distributed(cfg)  # DDP over gloo when there is no CUDA
-    runner = build_runner(cfg)
-    runner.train()
-    finish_distributed()
-    return runner
+    return run(build_train_cfg(parse_args(argv)), 'train')[0]
 
 
 __all__: List[str] = [

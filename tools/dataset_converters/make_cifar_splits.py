@@ -37,10 +37,14 @@ import hashlib
 import os
 import os.path as osp
 import pickle
-import time
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_cli import add_subset_args, call_from_cli  # noqa: E402
+import split_files  # noqa: E402
 
 NUM_CLASSES = 10
 BASE_FOLDER = 'cifar-10-batches-py'
@@ -185,15 +189,7 @@ def split_filename(kind: str, num_labeled: int, seed: int) -> str:
 
 def read_split(path: str) -> List[int]:
     """Read a split file written by this script (one index per line)."""
-    with open(path) as f:
-        return [int(line) for line in f if line.strip()]
-
-
-def _write_indices(path: str, indices: np.ndarray) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(''.join(f'{int(i)}\n' for i in indices))
-    os.replace(tmp, path)
+    return [int(line) for line in split_files.read_split(path)]
 
 
 def make_cifar_splits(data_root: str,
@@ -232,7 +228,8 @@ def make_cifar_splits(data_root: str,
             for kind, indices in (('labeled', labeled), ('unlabeled',
                                                          unlabeled)):
                 name = split_filename(kind, n, seed)
-                _write_indices(osp.join(out_dir, name), indices)
+                split_files.write_split(osp.join(out_dir, name),
+                                        (int(i) for i in indices))
                 files.append(name)
     return dict(
         out_dir=out_dir,
@@ -248,18 +245,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'of the CIFAR-10 training set.')
     parser.add_argument(
         'data_root', help='directory holding cifar-10-batches-py/')
-    parser.add_argument(
-        '--num-labeled',
-        type=int,
-        nargs='+',
-        default=[4000, 1000, 250],
-        help='labelled sizes, multiples of 10 (default: 4000 1000 250)')
-    parser.add_argument(
-        '--seeds',
-        type=int,
-        nargs='+',
-        default=[0, 1, 2, 3, 4],
-        help='seeds (default: 0 1 2 3 4)')
+    add_subset_args(parser, num_labeled=(4000, 1000, 250))
     parser.add_argument(
         '-o',
         '--out-dir',
@@ -277,22 +263,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     """Command-line entry point; returns the summary of
     :func:`make_cifar_splits`."""
     args = parse_args(argv)
-    start = time.perf_counter()
-    try:
-        summary = make_cifar_splits(
-            args.data_root,
-            num_labeled=args.num_labeled,
-            seeds=args.seeds,
-            out_dir=args.out_dir,
-            check_md5=args.check_md5)
-    except (TypeError, ValueError, FileNotFoundError) as e:
-        if argv is None:  # called from the shell: no traceback
-            raise SystemExit(f'error: {e}') from e
-        raise
+    summary, seconds = call_from_cli(
+        make_cifar_splits,
+        argv, (TypeError, ValueError, FileNotFoundError),
+        data_root=args.data_root,
+        num_labeled=args.num_labeled,
+        seeds=args.seeds,
+        out_dir=args.out_dir,
+        check_md5=args.check_md5)
     print(f'wrote {len(summary["files"])} split files for '
           f'{summary["num_labeled"]} labels x seeds {summary["seeds"]} '
           f'({summary["num_train"]} training images) to '
-          f'{summary["out_dir"]} in {time.perf_counter() - start:.1f} s')
+          f'{summary["out_dir"]} in {seconds:.1f} s')
     return summary
 
 

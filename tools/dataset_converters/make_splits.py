@@ -58,12 +58,17 @@ MMSeg's converter) are copied there unless ``--no-fill``. Cityscapes needs
 import argparse
 import json
 import math
-import os
 import os.path as osp
 import random
-import shutil
+import sys
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_cli import call_from_cli  # noqa: E402
+from seg_train_lists import (check_cityscapes, check_voc,  # noqa: E402
+                             cityscapes_names, voc_names)
+from split_files import atomic_write, write_split  # noqa: E402
 
 #: Labelled fraction ``1/d`` of each ratio name, as in the public code.
 RATIOS: Dict[str, Dict[str, float]] = {
@@ -183,135 +188,12 @@ def protocol_splits(names: Sequence[str],
     return out
 
 
-# --------------------------------------------------------------- datasets
-def _read_list(path: str) -> List[str]:
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
-
-
-def voc_names(data_root: str, list_file: Optional[str] = None) -> List[str]:
-    """The train_aug ids of a VOC 2012 folder.
-
-    Args:
-        data_root (str): ``.../VOCdevkit/VOC2012``.
-        list_file (str, optional): A list of ids (absolute, or relative to
-            ``data_root``). Defaults to ``ImageSets/Segmentation/trainaug.txt``
-            or, without it, ``train.txt`` + ``aug.txt``.
-
-    Returns:
-        list[str]: Image ids (unsorted, duplicates removed).
-    """
-    sets = osp.join(data_root, 'ImageSets', 'Segmentation')
-    if list_file is not None:
-        path = list_file if osp.isabs(list_file) else osp.join(
-            data_root, list_file)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'--list {list_file}: {path} not found')
-        names = _read_list(path)
-    elif osp.isfile(osp.join(sets, 'trainaug.txt')):
-        names = _read_list(osp.join(sets, 'trainaug.txt'))
-    elif osp.isfile(osp.join(sets, 'train.txt')) and osp.isfile(
-            osp.join(sets, 'aug.txt')):
-        names = (
-            _read_list(osp.join(sets, 'train.txt')) +
-            _read_list(osp.join(sets, 'aug.txt')))
-    else:
-        raise FileNotFoundError(
-            f'no train_aug list in {sets}: expected trainaug.txt, or '
-            'train.txt + aug.txt (MMSeg\'s tools/dataset_converters/'
-            'voc_aug.py writes both), or pass --list')
-    # ids may be given as paths ("JPEGImages/2007_000032.jpg")
-    names = [osp.splitext(osp.basename(n))[0] for n in names]
-    return list(dict.fromkeys(names))
-
-
-def check_voc(data_root: str, names: Sequence[str], fill: bool) -> int:
-    """Check images and masks; copy missing train_aug masks if ``fill``.
-
-    Returns:
-        int: Number of masks copied from ``SegmentationClass``.
-    """
-    missing_img = [
-        n for n in names
-        if not osp.isfile(osp.join(data_root, 'JPEGImages', n + '.jpg'))
-    ]
-    if missing_img:
-        raise FileNotFoundError(
-            f'{len(missing_img)} images are missing from '
-            f'{osp.join(data_root, "JPEGImages")}, e.g. {missing_img[:3]}')
-    aug_dir = osp.join(data_root, 'SegmentationClassAug')
-    voc_dir = osp.join(data_root, 'SegmentationClass')
-    missing = [
-        n for n in names if not osp.isfile(osp.join(aug_dir, n + '.png'))
-    ]
-    if not missing:
-        return 0
-    fillable = [
-        n for n in missing if osp.isfile(osp.join(voc_dir, n + '.png'))
-    ]
-    unfillable = sorted(set(missing) - set(fillable))
-    if unfillable:
-        raise FileNotFoundError(
-            f'{len(unfillable)} train_aug masks are in neither {aug_dir} nor '
-            f'{voc_dir}, e.g. {unfillable[:3]}')
-    if not fill:
-        raise FileNotFoundError(
-            f'{len(missing)} train_aug masks are missing from {aug_dir} but '
-            f'exist in {voc_dir} (e.g. {missing[:3]}); rerun without '
-            '--no-fill to copy them (the DMT configs read every training '
-            'mask from SegmentationClassAug)')
-    os.makedirs(aug_dir, exist_ok=True)
-    for n in fillable:
-        shutil.copyfile(
-            osp.join(voc_dir, n + '.png'), osp.join(aug_dir, n + '.png'))
-    return len(fillable)
-
-
-def cityscapes_names(data_root: str) -> List[str]:
-    """``city/stem`` of every image of ``leftImg8bit/train``."""
-    img_dir = osp.join(data_root, 'leftImg8bit', 'train')
-    if not osp.isdir(img_dir):
-        raise FileNotFoundError(f'{img_dir} not found')
-    suffix = '_leftImg8bit.png'
-    names = []
-    for city in sorted(os.listdir(img_dir)):
-        city_dir = osp.join(img_dir, city)
-        if not osp.isdir(city_dir):
-            continue
-        for f in sorted(os.listdir(city_dir)):
-            if f.endswith(suffix):
-                names.append(f'{city}/{f[:-len(suffix)]}')
-    if not names:
-        raise FileNotFoundError(f'no *{suffix} images under {img_dir}')
-    return names
-
-
-def check_cityscapes(data_root: str, names: Sequence[str]) -> None:
-    gt_dir = osp.join(data_root, 'gtFine', 'train')
-    missing = [
-        n for n in names
-        if not osp.isfile(osp.join(gt_dir, n + '_gtFine_labelTrainIds.png'))
-    ]
-    if missing:
-        raise FileNotFoundError(
-            f'{len(missing)} *_gtFine_labelTrainIds.png masks are missing '
-            f'from {gt_dir} (e.g. {missing[:3]}); generate them with '
-            'MMSeg\'s tools/dataset_converters/cityscapes.py')
-
 
 # ----------------------------------------------------------------- writing
-def _write(path: str, names: Sequence[str]) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.writelines(n + '\n' for n in names)
-    os.replace(tmp, path)
-
-
 def write_splits(splits: Dict, out_dir: str, dataset: str,
                  ratios: Dict[str, float], num_splits: int, seed: int) -> Dict:
     """Write the split files; return the summary written to protocol.json."""
-    _write(osp.join(out_dir, 'train_full.txt'), splits['full'])
+    write_split(osp.join(out_dir, 'train_full.txt'), splits['full'])
     summary = dict(
         dataset=dataset,
         total=len(splits['full']),
@@ -325,11 +207,11 @@ def write_splits(splits: Dict, out_dir: str, dataset: str,
             split = splits[(key, i)]
             folder = osp.join(out_dir, key, f'split{i}')
             for name, lines in split.items():
-                _write(osp.join(folder, name + '.txt'), lines)
+                write_split(osp.join(folder, name + '.txt'), lines)
                 sizes[name] = len(lines)
         summary['ratios'][key] = dict(divisor=ratios[key], sizes=sizes)
-    with open(osp.join(out_dir, 'protocol.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    atomic_write(osp.join(out_dir, 'protocol.json'),
+                 json.dumps(summary, indent=1).encode())
     return summary
 
 
@@ -422,9 +304,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> Dict:
     args = parse_args(argv)
-    summary = make_splits(args.dataset, args.data_root, args.out,
-                          args.list_file, args.seed, args.num_splits,
-                          args.fill, args.check)
+    summary, _ = call_from_cli(
+        make_splits, argv, (ValueError, FileNotFoundError),
+        dataset=args.dataset, data_root=args.data_root, out=args.out,
+        list_file=args.list_file, seed=args.seed,
+        num_splits=args.num_splits, fill=args.fill, check=args.check)
     if summary['masks_copied']:
         print(f'copied {summary["masks_copied"]} masks from '
               'SegmentationClass to SegmentationClassAug')
