@@ -29,7 +29,8 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import dmt_mm  # noqa: F401
-from dmt_mm.utils.checkpoint import register_safe_globals
+from dmt_mm.utils.checkpoint import (register_safe_globals,
+                                     register_safe_loader)
 from dmt_mm.utils.dist_utils import finish_distributed, setup_cpu_distributed
 
 from mmengine.config import Config, DictAction
@@ -346,6 +347,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise FileNotFoundError(
             f'checkpoint {args.checkpoint!r} does not exist')
     register_safe_globals()
+    register_safe_loader()
     cfg = build_test_cfg(args)
     setup_cpu_distributed(cfg)  # DDP over gloo when there is no CUDA
     runner = build_runner(cfg)

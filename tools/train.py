@@ -7,10 +7,11 @@ Modelled on ``tools/train.py`` of MMSegmentation 1.x::
         [--tensorboard] [--cfg-options key=value ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
-``import dmt_mm`` registers every dmt_mm component and allowlists the types
-of mmengine checkpoints for ``torch.load(weights_only=True)`` (see
-:mod:`dmt_mm.utils.checkpoint`), so ``--resume`` works on torch >= 2.6 even
-when a config forgets ``custom_imports``.
+``import dmt_mm`` registers every dmt_mm component and makes mmengine load
+local checkpoints with :func:`~dmt_mm.utils.checkpoint.load_checkpoint_safely`
+(see :mod:`dmt_mm.utils.checkpoint`), so ``--resume`` and ``load_from`` work,
+without unrestricted unpickling, on torch 2.1 to 2.14 even when a config
+forgets ``custom_imports``.
 """
 import argparse
 import importlib.util
@@ -26,7 +27,8 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import dmt_mm  # noqa: F401
-from dmt_mm.utils.checkpoint import register_safe_globals
+from dmt_mm.utils.checkpoint import (register_safe_globals,
+                                     register_safe_loader)
 from dmt_mm.utils.dist_utils import finish_distributed, setup_cpu_distributed
 
 from mmengine.config import Config, DictAction
@@ -325,6 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Runner:
     """
     args = parse_args(argv)
     register_safe_globals()
+    register_safe_loader()
     cfg = build_train_cfg(args)
     setup_cpu_distributed(cfg)  # DDP over gloo when there is no CUDA
     runner = build_runner(cfg)
