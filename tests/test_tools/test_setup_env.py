@@ -45,7 +45,8 @@ def fake_exe(path, body: str) -> str:
 def test_check_passes_on_this_machine():
     r = setup_env('--check')
     assert r.returncode == 0, r.stderr
-    assert 'this machine can run the set-up: Python 3.' in r.stderr
+    assert 'this machine can run the set-up of stack main: Python 3.' in \
+        r.stderr
 
 
 def test_unsupported_python_names_the_range(tmp_path):
