@@ -6,9 +6,13 @@
 #   make demo-cls  the classification chain on the bundled handwritten digits
 #               (WideResNet, phase 0 + 5 phases), evaluated the same way.
 #   make test   set up .venv if needed, run the test suite (CI: .ci/run).
+#   make test-torch2.1  the same on the second tested stack (torch 2.1.2,
+#               numpy 1) in .venv-torch2.1 (tools/setup_env.sh --stack
+#               torch2.1); CI runs both.
 #   make setup  only the environment (tools/setup_env.sh; SETUP_ARGS=--cuda
 #               for mmcv's CUDA ops, --check to check the machine first).
 PY := .venv/bin/python
+PY_TORCH21 := .venv-torch2.1/bin/python
 CONFIG ?= configs/dmt/dmt_deeplabv2-r18_digit-scenes.py
 WORK_DIR ?= work_dirs/dmt_deeplabv2-r18_digit-scenes
 DATA_DIR ?= data/digit_scenes
@@ -18,10 +22,13 @@ CLS_DATA_DIR ?= data/digits_cls
 PYTEST_ARGS ?=
 SETUP_ARGS ?=
 
-.PHONY: setup data demo demo-cls test
+.PHONY: setup setup-torch2.1 data demo demo-cls test test-torch2.1
 
 setup:
 	@bash tools/setup_env.sh $(SETUP_ARGS)
+
+setup-torch2.1:
+	@bash tools/setup_env.sh --stack torch2.1 $(SETUP_ARGS)
 
 data: setup
 	@$(PY) tools/dataset_converters/digit_scenes.py -o $(DATA_DIR)
@@ -43,3 +50,6 @@ demo-cls: setup
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-torch2.1: setup-torch2.1
+	$(PY_TORCH21) -m pytest tests $(PYTEST_ARGS)

@@ -13,8 +13,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,6 +32,8 @@ def export(config: str, checkpoint: str, out: str, model_name=None,
     import dmt_mm  # noqa: F401  (registers, allow-lists checkpoint types)
     from mmengine.config import Config
     from mmengine.runner import save_checkpoint
+
+    from dmt_mm.utils.checkpoint import load_checkpoint_safely
     cfg = Config.fromfile(config)
     if cfg.model.get('type') != 'DMTSegmentor':
         raise ValueError(f'{config} is not a DMT config (model.type is '
@@ -44,7 +44,7 @@ def export(config: str, checkpoint: str, out: str, model_name=None,
         raise ValueError(f'--model must be one of {names}, got {name!r}')
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_safely(checkpoint, map_location='cpu')
     state = ckpt['state_dict']
     if 'active_index' not in state:
         raise KeyError(f'{checkpoint} is not a DMTSegmentor checkpoint (no '

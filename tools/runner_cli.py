@@ -15,7 +15,8 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import dmt_mm  # noqa: F401
-from dmt_mm.utils.checkpoint import register_safe_globals
+from dmt_mm.utils.checkpoint import (register_safe_globals,
+                                     register_safe_loader)
 from dmt_mm.utils.dist_utils import finish_distributed, setup_cpu_distributed
 
 from mmengine.config import Config, DictAction
@@ -121,6 +122,7 @@ def run(cfg: Config, method: str) -> Tuple[Runner, Any]:
         tuple[Runner, Any]: The runner and what ``method`` returned.
     """
     register_safe_globals()
+    register_safe_loader()
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
     result = getattr(runner, method)()

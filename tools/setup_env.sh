@@ -2,15 +2,23 @@
 # Create (or reuse) the project's environment in .venv/ at the repository root.
 #
 #   tools/setup_env.sh           mmcv with its CPU ops (all DMT models need)
+#   tools/setup_env.sh --stack torch2.1
+#                                the second tested stack (torch 2.1.2,
+#                                numpy 1) in .venv-torch2.1/: the pins of
+#                                requirements-torch2.1.txt replace those of
+#                                requirements.txt (--stack main: the default)
 #   tools/setup_env.sh --cuda    mmcv with its CUDA ops too (needs nvcc of
 #                                torch's CUDA version); later runs keep them
 #   tools/setup_env.sh --cpu     back to CPU ops after --cuda
 #   tools/setup_env.sh --check   only check this machine: Python, C++
 #                                compiler, disk space (and nvcc with --cuda)
+#   tools/setup_env.sh --pins    print the stack's pins (name==version), the
+#                                ones it installs, and exit
 #
 # Idempotent: a stamp records a hash of everything that decides the
 # environment (requirement files, pyproject.toml, the set-up scripts, the
-# Python version, CPU or CUDA ops); when it matches and the key imports work,
+# Python version, the stack, CPU or CUDA ops); when it matches and the key
+# imports work,
 # the script returns in seconds.
 #
 # mmcv 2.1.0 (mmsegmentation 1.2.2 requires mmcv < 2.2.0) has no wheel for
@@ -30,26 +38,52 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=mmcv_build/lib.sh
 source "$ROOT/tools/mmcv_build/lib.sh"
-VENV="$ROOT/.venv"
-USAGE="usage: tools/setup_env.sh [--cuda | --cpu] [--check]"
+USAGE="usage: tools/setup_env.sh [--stack main|torch2.1] [--cuda | --cpu] [--check | --pins]"
 
-OPS="" CHECK_ONLY=0
-for arg in "$@"; do
-  case "$arg" in
+OPS="" CHECK_ONLY=0 PINS_ONLY=0 STACK=main
+while (( $# )); do
+  case "$1" in
     --cuda) OPS=cuda ;;
     --cpu) OPS=cpu ;;
     --check) CHECK_ONLY=1 ;;
+    --pins) PINS_ONLY=1 ;;
+    --stack) (( $# > 1 )) || die "--stack needs a name: main or torch2.1" "$USAGE"
+             STACK="$2"; shift ;;
+    --stack=*) STACK="${1#--stack=}" ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option '$arg'" "$USAGE" ;;
+    *) die "unknown option '$1'" "$USAGE" ;;
   esac
+  shift
 done
+# A stack: its environment and the file whose pins replace requirements.txt's.
+case "$STACK" in
+  main) VENV="$ROOT/.venv" STACK_FILE="" ;;
+  # torch 2.1 has no wheels for Python 3.12
+  torch2.1) VENV="$ROOT/.venv-torch2.1" STACK_FILE="$ROOT/requirements-torch2.1.txt"
+            PY_MAX=3.11 ;;
+  *) die "unknown stack '$STACK': the tested stacks are main (.venv/) and torch2.1 (.venv-torch2.1/)" "$USAGE" ;;
+esac
+# The stack's pins, one name==version a line: requirements.txt with the
+# stack file's pins in place of those of the same name, then
+# requirements-test.txt.
+stack_pins() {
+  local names=""
+  if [[ -n "$STACK_FILE" ]]; then
+    names="$(sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' "$STACK_FILE" | paste -sd'|')"
+  fi
+  grep -E '^[A-Za-z0-9_.-]+==' "$ROOT/requirements.txt" \
+    | { if [[ -n "$names" ]]; then grep -v -E "^($names)=="; else cat; fi; }
+  if [[ -n "$STACK_FILE" ]]; then grep -E '^[A-Za-z0-9_.-]+==' "$STACK_FILE"; fi
+  grep -E '^[A-Za-z0-9_.-]+==' "$ROOT/requirements-test.txt"
+}
+if (( PINS_ONLY )); then stack_pins; exit 0; fi
 [[ -n "$OPS" ]] || OPS="$(cat "$VENV/.dmt_mm_ops" 2>/dev/null || echo cpu)"
 if [[ -n "${PYTHON:-}" ]]; then PY_BOOT="$PYTHON"
 elif command -v python3.11 >/dev/null 2>&1; then PY_BOOT=python3.11
 else PY_BOOT=python3; fi
 CACHE="${DMT_MM_CACHE:-$HOME/.cache/dmt_mm}"
-TORCH_PIN="$(grep -E '^torch==' "$ROOT/requirements.txt")"
-TV_PIN="$(grep -E '^torchvision==' "$ROOT/requirements.txt")"
+TORCH_PIN="$(stack_pins | grep -E '^torch==')"
+TV_PIN="$(stack_pins | grep -E '^torchvision==')"
 
 START=$(date +%s)
 STEPS=()
@@ -63,9 +97,9 @@ stamp_of() {
   {
     cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" \
         "$ROOT/pyproject.toml" "$ROOT/tools/setup_env.sh" \
-        "$ROOT"/tools/mmcv_build/*.sh
+        "$ROOT"/tools/mmcv_build/*.sh ${STACK_FILE:+"$STACK_FILE"}
     "$PY_BOOT" -c 'import sys; print(sys.version)'
-    echo "ops=$OPS"
+    echo "stack=$STACK ops=$OPS"
   } | sha256sum | cut -d' ' -f1
 }
 # What a working environment must import (dmt_mm itself is only located, so
@@ -93,7 +127,7 @@ PY_TAG="cp$(echo "$PY_VER" | cut -d. -f1,2 | tr -d .)"
 HAS_TORCH=0
 "$VENV/bin/python" -c 'import torch' 2>/dev/null && HAS_TORCH=1
 check_free_space "$VENV" $(( HAS_TORCH ? 1000 : 7000 )) \
-  "the environment (.venv; torch with its CUDA libraries takes about 6 GB)"
+  "the environment ($(basename "$VENV"); torch with its CUDA libraries takes about 6 GB)"
 check_free_space "$CACHE" 100 "the wheel cache ($CACHE)"
 BUILD_MB=$([[ "$OPS" == cuda ]] && echo 4000 || echo 1500)
 # A wheel cached for this torch pin means no compiler is needed; the exact
@@ -105,7 +139,7 @@ if (( CHECK_ONLY )) || ! ls "$CACHE/wheels/mmcv-$MMCV_VERSION/torch-${TORCH_PIN#
     "the mmcv build in ${TMPDIR:-/tmp} (sources, objects, a 450 MB precompiled header)"
 fi
 if (( CHECK_ONLY )); then
-  log "this machine can run the set-up: Python $PY_VER ($PY_BOOT), C++ compiler ${CXX:-c++}${NVCC_RELEASE:+, nvcc $NVCC_RELEASE}, disk space ok"
+  log "this machine can run the set-up of stack $STACK: Python $PY_VER ($PY_BOOT), C++ compiler ${CXX:-c++}${NVCC_RELEASE:+, nvcc $NVCC_RELEASE}, disk space ok"
   exit 0
 fi
 
@@ -130,8 +164,10 @@ quiet() { grep -v -e 'is ignored: it is neither' -e 'requires setuptools' \
 pin_setuptools() { "${PIP[@]}" install -q --no-deps 'setuptools<70' 2>&1 | quiet; }
 
 t=$(date +%s)
-log "installing $TORCH_PIN $TV_PIN"
-"${PIP[@]}" install -q "$TORCH_PIN" "$TV_PIN" 2>&1 | quiet
+log "installing $TORCH_PIN $TV_PIN (stack $STACK, $VENV)"
+# the stack's other pins constrain what torchvision pulls in (numpy)
+"${PIP[@]}" install -q "$TORCH_PIN" "$TV_PIN" \
+  -c <(stack_pins | grep -v -E '^(torch|torchvision)==') 2>&1 | quiet
 "${PIP[@]}" install -q wheel ninja 2>&1 | quiet
 pin_setuptools
 step_done torch "$t"
@@ -166,8 +202,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-grep -v -E '^(torch|torchvision|mmcv)==' "$ROOT/requirements.txt" > "$REQS"
-cat "$ROOT/requirements-test.txt" >> "$REQS"
+stack_pins | grep -v -E '^(torch|torchvision|mmcv)==' > "$REQS"
 if WHEEL="$(cached_wheel "$WHEEL_DIR" "$PY")"; then
   log "mmcv $MMCV_VERSION ($OPS ops) from the cache: $WHEEL"
   step_done mmcv_build "$(date +%s)"
@@ -175,8 +210,10 @@ else
   check_cxx
   check_python_headers "$PY"
   check_free_space "${TMPDIR:-/tmp}" "$BUILD_MB" "the mmcv build in ${TMPDIR:-/tmp}"
-  LOG="$CACHE/logs/mmcv-$MMCV_VERSION-build.log"
-  mkdir -p "$(dirname "$LOG")"
+  # one log per wheel key: set-ups of two stacks may build at the same time
+  LOG_DIR="$CACHE/logs/$(basename "$KEY")"
+  LOG="$LOG_DIR/mmcv-$MMCV_VERSION-build.log"
+  mkdir -p "$LOG_DIR"
   : > "$LOG"
   if [[ "${DMT_MM_OVERLAP:-1}" == 1 ]]; then
     # The pure-Python requirements go in while the ops compile, once the
@@ -189,9 +226,9 @@ else
       [[ "$(cat "$BG_STATE")" != failed ]] || exit 0
       t=$(date +%s)
       "${PIP[@]}" install -q -r "$REQS" -c <(echo 'setuptools<70') \
-        > "$CACHE/logs/requirements.log" 2>&1 &
+        > "$LOG_DIR/requirements.log" 2>&1 &
       echo $! > "$PIP_PID_FILE"
-      wait $! || { echo "pip failed, see $CACHE/logs/requirements.log" > "$BG_STATE"; exit 1; }
+      wait $! || { echo "pip failed, see $LOG_DIR/requirements.log" > "$BG_STATE"; exit 1; }
       echo "$(( $(date +%s) - t ))" > "$BG_STATE"
     ) &
     BG_PID=$!
@@ -217,8 +254,7 @@ if [[ -n "$BG_PID" ]]; then
 fi
 log "installing mmcv and the requirements"
 "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL" 2>&1 | quiet
-"${PIP[@]}" install -q -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt" \
-  2>&1 | quiet
+"${PIP[@]}" install -q -r <(stack_pins) 2>&1 | quiet
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" 2>&1 | quiet
 pin_setuptools
 step_done requirements "$t"

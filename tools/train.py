@@ -7,10 +7,11 @@ Modelled on ``tools/train.py`` of MMSegmentation 1.x::
         [--tensorboard] [--cfg-options key=value ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
-``import dmt_mm`` registers every dmt_mm component and allowlists the types
-of mmengine checkpoints for ``torch.load(weights_only=True)`` (see
-:mod:`dmt_mm.utils.checkpoint`), so ``--resume`` works on torch >= 2.6 even
-when a config forgets ``custom_imports``.
+``import dmt_mm`` registers every dmt_mm component and makes mmengine load
+local checkpoints with :func:`~dmt_mm.utils.checkpoint.load_checkpoint_safely`
+(see :mod:`dmt_mm.utils.checkpoint`), so ``--resume`` and ``load_from`` work,
+without unrestricted unpickling, on torch 2.1 to 2.14 even when a config
+forgets ``custom_imports``.
 """
 import argparse
 import importlib.util

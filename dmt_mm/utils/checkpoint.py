@@ -1,8 +1,17 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
-"""Load mmengine checkpoints with ``torch.load(weights_only=True)``.
+"""Load mmengine checkpoints without running code, on torch 2.1 to 2.14.
 
-Why this module exists
-----------------------
+:func:`load_checkpoint_safely` is the one loader: every tool, and mmengine's
+own ``load_from`` / ``--resume`` / ``load_checkpoint`` for local files (see
+:func:`register_safe_loader`), goes through it. On torch >= 2.4 it is
+``torch.load(weights_only=True)`` with the allowlist below; torch < 2.4 has no
+way to extend its weights-only allowlist, so there it passes
+:mod:`dmt_mm.utils.restricted_unpickler` as ``pickle_module``, which admits
+the same allowlist plus what torch's weights-only loader admits and applies
+the same opcode rules. Neither ever falls back to unrestricted loading.
+
+Why the allowlist exists
+------------------------
 mmengine 0.10.7 reads every checkpoint with a bare
 ``torch.load(filename, map_location=...)`` (``mmengine.runner.checkpoint``).
 Since torch 2.6 a bare ``torch.load`` means ``weights_only=True``: the file is
@@ -91,6 +100,8 @@ dict, ...``, ``Can only append to lists, ...``), so a ``defaultdict`` or a
 put state into a checkpoint or the message hub should use plain ``dict``,
 ``list``, tuples, numbers, strings, tensors and numpy arrays.
 """
+import os
+import os.path as osp
 import pickle
 from typing import Any, Callable, List, Tuple, Union
 
@@ -98,7 +109,7 @@ import torch
 
 __all__ = [
     'register_safe_globals', 'get_mmengine_safe_globals',
-    'load_checkpoint_safely'
+    'load_checkpoint_safely', 'register_safe_loader'
 ]
 
 SafeGlobal = Union[Callable, Tuple[Callable, str]]
@@ -187,8 +198,9 @@ def register_safe_globals() -> List[SafeGlobal]:
 
     Returns:
         list: The globals that were registered (empty with a torch that has
-        no ``torch.serialization.add_safe_globals``, i.e. torch < 2.4, whose
-        ``torch.load`` does not default to ``weights_only=True`` anyway).
+        no ``torch.serialization.add_safe_globals``, i.e. torch < 2.4, where
+        :func:`load_checkpoint_safely` admits the same list through
+        :mod:`dmt_mm.utils.restricted_unpickler`).
     """
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:  # pragma: no cover - torch < 2.4
@@ -198,8 +210,36 @@ def register_safe_globals() -> List[SafeGlobal]:
     return safe
 
 
+def _has_safe_globals() -> bool:
+    """Whether torch's weights-only loader takes an allowlist (>= 2.4)."""
+    return hasattr(torch.serialization, 'add_safe_globals')
+
+
+def _refused_globals(filename: Any) -> List[str]:
+    """The globals of a checkpoint file that no allowlist admits."""
+    from .restricted_unpickler import admitted_globals, checkpoint_globals
+    if not isinstance(filename, (str, bytes)) and \
+            not hasattr(filename, '__fspath__'):
+        return []
+    admitted = set(admitted_globals())
+    if _has_safe_globals():  # what users added with torch's own API
+        for entry in torch.serialization.get_safe_globals():
+            obj, name = entry if isinstance(entry, tuple) else \
+                (entry, f'{entry.__module__}.{entry.__qualname__}')
+            admitted.add(name)
+    try:
+        return [g for g in checkpoint_globals(filename) if g not in admitted]
+    except Exception:  # noqa: BLE001 - best effort diagnostics
+        return []
+
+
 def load_checkpoint_safely(filename: Any, map_location: Any = 'cpu') -> Any:
-    """Load a checkpoint with ``weights_only=True`` and the mmengine allowlist.
+    """Load a checkpoint without running code, with the mmengine allowlist.
+
+    torch >= 2.4: ``torch.load(weights_only=True)`` after
+    :func:`register_safe_globals`. torch < 2.4:
+    ``torch.load(pickle_module=restricted_unpickler)``, which admits the
+    same globals (see the module docstring).
 
     Args:
         filename (str | os.PathLike | file-like): The checkpoint.
@@ -212,28 +252,56 @@ def load_checkpoint_safely(filename: Any, map_location: Any = 'cpu') -> Any:
 
     Raises:
         pickle.UnpicklingError: If the file needs a global that is not
-            allowlisted. The message names the offending globals; allowlist a
-            class only after checking that it is safe to rebuild from an
-            untrusted file (``torch.serialization.add_safe_globals``).
+            allowlisted (or an operation the restricted loaders refuse). The
+            message names the file and the refused ``module.attr`` names.
     """
-    register_safe_globals()
+    if _has_safe_globals():
+        register_safe_globals()
+        kwargs = dict(weights_only=True)
+    else:
+        from . import restricted_unpickler
+        kwargs = dict(weights_only=False, pickle_module=restricted_unpickler)
     try:
-        return torch.load(
-            filename, map_location=map_location, weights_only=True)
+        return torch.load(filename, map_location=map_location, **kwargs)
     except pickle.UnpicklingError as err:
-        unsafe: List[str] = []
-        get_unsafe = getattr(torch.serialization,
-                             'get_unsafe_globals_in_checkpoint', None)
-        if get_unsafe is not None and (isinstance(filename, (str, bytes))
-                                       or hasattr(filename, '__fspath__')):
-            try:
-                unsafe = get_unsafe(filename)
-            except Exception:  # noqa: BLE001 - best effort diagnostics
-                unsafe = []
-        hint = (f' Globals not allowlisted: {unsafe}.' if unsafe else '')
+        refused = _refused_globals(filename)
+        name = osp.abspath(os.fspath(filename)) if isinstance(
+            filename, (str, os.PathLike)) else repr(filename)
+        what = (f'it needs {", ".join(refused)}, which dmt_mm does not '
+                'admit in a checkpoint' if refused else
+                'it needs something dmt_mm does not admit in a checkpoint')
+        how = ('torch.serialization.add_safe_globals([...])'
+               if _has_safe_globals() else
+               'dmt_mm.utils.checkpoint.get_mmengine_safe_globals')
         raise pickle.UnpicklingError(
-            f'Could not load {filename!r} with weights_only=True.{hint} '
-            'dmt_mm does not switch weights_only off; if you trust these '
-            'classes, allowlist them with '
-            'torch.serialization.add_safe_globals([...]). '
-            f'Original error: {err}') from err
+            f'refused to load {name}: {what}. dmt_mm never loads a '
+            'checkpoint with unrestricted pickle (it could run code); if you '
+            f'trust these classes, allowlist them ({how}). '
+            f'Loader error: {err}') from err
+
+
+def load_from_local_safely(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local checkpoint loader, through
+    :func:`load_checkpoint_safely` (the name is what mmengine logs:
+    ``Loads checkpoint by local_safely backend``)."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_checkpoint_safely(filename, map_location=map_location)
+
+
+def register_safe_loader() -> None:
+    """Make mmengine load local checkpoints with
+    :func:`load_checkpoint_safely`.
+
+    mmengine's ``load_from_local`` calls a bare ``torch.load``, which runs
+    any pickle on torch < 2.6; ``load_from``, ``resume`` and
+    ``load_checkpoint`` of local files all go through the scheme registered
+    for the empty prefix, replaced here with
+    ``CheckpointLoader.register_scheme(..., force=True)``. Harmless to call
+    again. URLs (``http://``, ``torchvision://``, ``open-mmlab://``) keep
+    mmengine's loaders.
+    """
+    from mmengine.runner import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_safely, force=True)

@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config
 
 from conftest import REPO, fast_cpu_context, load_tool
+from dmt_mm.utils.checkpoint import load_checkpoint_safely
 from dmt_mm.utils.pseudo_label_io import load_cls_pseudo_labels
 from dmt_mm.models.heads.dmt_cls_head import ramp_gamma
 
@@ -113,9 +114,7 @@ def test_chain_runs_every_phase(chain_run, digits_cls_root):
 def test_ema_restarts_with_every_student(chain_run):
     _, _, work = chain_run
     for phase in range(6):
-        ckpt = torch.load(
-            osp.join(work, f'phase{phase}.pth'), map_location='cpu',
-            weights_only=True)
+        ckpt = load_checkpoint_safely(osp.join(work, f'phase{phase}.pth'))
         # updates since the phase's student was created: 2 per phase
         assert int(ckpt['ema_state_dict']['steps']) == 2
         assert ckpt['dmt']['procedure']['started_stage'] == phase

@@ -19,6 +19,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 from conftest import REPO, fast_cpu_context, load_tool
+from dmt_mm.utils.checkpoint import load_checkpoint_safely
 from dmt_mm.utils.pseudo_label_io import read_pseudo_label
 
 CONFIG = str(REPO / 'configs/dmt/dmt_deeplabv2-r18_digit-scenes.py')
@@ -137,7 +138,7 @@ def test_run_writes_every_stage(finished_run, tiny_scenes):
 @pytest.mark.slow
 def test_checkpoint_holds_both_models_and_dmt_state(finished_run):
     work, cfg, runner = finished_run
-    ckpt = torch.load(osp.join(work, 'phase2_B.pth'), weights_only=True)
+    ckpt = load_checkpoint_safely(osp.join(work, 'phase2_B.pth'))
     state = ckpt['state_dict']
     assert int(state['active_index']) == 1  # B trained last
     student = {k[8:] for k in state if k.startswith('student.')}
@@ -180,8 +181,8 @@ def test_export_gives_plain_mmseg_checkpoint(finished_run, tmp_path):
     out = str(tmp_path / 'a.pth')
     export.main([cfg_path, osp.join(work, 'phase2_B.pth'), out, '--model',
                  'A', '--save-config'])
-    plain = torch.load(out, weights_only=True)
-    full = torch.load(osp.join(work, 'phase2_B.pth'), weights_only=True)
+    plain = load_checkpoint_safely(out)
+    full = load_checkpoint_safely(osp.join(work, 'phase2_B.pth'))
     for k, v in plain['state_dict'].items():
         assert torch.equal(v, full['state_dict']['bank.' + k])  # A in bank
     assert plain['meta']['dmt_model'] == 'A'

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from conftest import REPO
+from dmt_mm.utils.checkpoint import load_checkpoint_safely
 from test_dmt_end_to_end import tiny_cfg
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -94,7 +95,7 @@ def _manifest_phase(work: str, model: str) -> int:
 
 
 def _state(path: str) -> dict:
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return load_checkpoint_safely(path)
 
 
 @pytest.mark.slow

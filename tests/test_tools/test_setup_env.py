@@ -2,11 +2,11 @@
 """The set-up scripts without building mmcv: tools/setup_env.sh's checks
 (Python range, C++ compiler, nvcc, disk space), the wheel cache (atomic
 publish, validation of a corrupt or half-written wheel), the build progress
-filter, the README's manual-install commands and .ci/run. The build script
-itself: test_mmcv_build.py."""
+filter, the README's manual-install commands. The build script itself:
+test_mmcv_build.py; the stacks (--stack, --pins), the Makefile and
+.ci/run: test_stacks.py."""
 import importlib.util
 import os
-import os.path as osp
 import re
 import shutil
 import subprocess
@@ -45,7 +45,8 @@ def fake_exe(path, body: str) -> str:
 def test_check_passes_on_this_machine():
     r = setup_env('--check')
     assert r.returncode == 0, r.stderr
-    assert 'this machine can run the set-up: Python 3.' in r.stderr
+    assert 'this machine can run the set-up of stack main: Python 3.' in \
+        r.stderr
 
 
 def test_unsupported_python_names_the_range(tmp_path):
@@ -305,56 +306,3 @@ def test_manual_install_pins_are_the_requirements():
     assert 'MMCV_WITH_OPS=1' in block and 'FORCE_CUDA=1' in block
     assert '--no-build-isolation' in block
     assert 'ftfy' in block and 'regex' in block
-
-
-# --------------------------------------------------------------- .ci/run
-def test_ci_run_times_make_test_and_keeps_its_status(tmp_path):
-    # `make` as CI sees it: the set-up writes its timings, then the tests
-    # fail (pytest's exit 5, no tests collected, makes make exit 2)
-    fake_exe(tmp_path / 'make',
-             'echo "make $*"; echo "torch 1" >> "$DMT_MM_TIMINGS"; '
-             'echo "setup_total 1" >> "$DMT_MM_TIMINGS"; sleep 2; exit 2')
-    r = subprocess.run(
-        [str(REPO / '.ci' / 'run')], capture_output=True, text=True,
-        env={**os.environ, 'PATH': f'{tmp_path}:{os.environ["PATH"]}'})
-    assert r.returncode == 2
-    assert 'make test\n' in r.stdout
-    m = re.search(r'\[ci\] set-up 1 s \(torch 1 s\), tests (\d+) s, '
-                  r'total (\d+) s; make test exit status 2', r.stdout)
-    assert m, r.stdout
-    tests, total = int(m.group(1)), int(m.group(2))
-    assert total >= 2 and tests == total - 1
-
-
-@pytest.mark.parametrize('status', [0, 1])
-def test_ci_run_cold_uses_a_fresh_clone_and_empty_caches(tmp_path, status):
-    fake_exe(tmp_path / 'make',
-             'echo "pwd=$PWD cache=$DMT_MM_CACHE pip=$PIP_CACHE_DIR"; '
-             'ls -A "$DMT_MM_CACHE" "$PIP_CACHE_DIR" 2>&1 | head -2; '
-             f'echo "setup_total 0" >> "$DMT_MM_TIMINGS"; exit {status}')
-    tmp = tmp_path / 'tmp'
-    tmp.mkdir()
-    r = subprocess.run(
-        [str(REPO / '.ci' / 'run'), '--cold'], capture_output=True,
-        text=True, env={**os.environ, 'TMPDIR': str(tmp),
-                        'PATH': f'{tmp_path}:{os.environ["PATH"]}'})
-    assert r.returncode == status, r.stdout + r.stderr
-    m = re.search(r'pwd=(\S+) cache=(\S+) pip=(\S+)', r.stdout)
-    work = osp.dirname(m.group(1))
-    assert m.group(1) == osp.join(work, 'repo')  # the clone, not REPO
-    assert m.group(2) == osp.join(work, 'cache')
-    assert m.group(3) == osp.join(work, 'pip-cache')
-    assert 'No such file or directory' in r.stdout  # both caches empty
-    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip()
-    assert f'[ci] cold run of {head}' in r.stdout
-    # removed after a green run, kept for inspection after a red one
-    assert os.path.exists(work) == bool(status)
-
-
-def test_make_test_fails_when_pytest_collects_nothing(tmp_path):
-    py = fake_exe(tmp_path / 'python', 'echo "pytest $*"; exit 5')
-    r = subprocess.run(['make', '-s', '-o', 'setup', 'test', f'PY={py}'],
-                       cwd=REPO, capture_output=True, text=True)
-    assert 'pytest -m pytest tests' in r.stdout
-    assert r.returncode != 0

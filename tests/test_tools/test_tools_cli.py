@@ -463,8 +463,8 @@ default_hooks = dict(
 
 @pytest.mark.slow
 def test_train_resume_test_end_to_end(tmp_path):
-    """train 2 iters -> --resume to 3 -> test, from another cwd, with
-    torch.load's default weights_only=True."""
+    """train 2 iters -> --resume to 3 -> test, from another cwd; the loads
+    go through dmt_mm's safe loader (mmengine's local scheme)."""
     (tmp_path / 'cli_toy_module.py').write_text(TOY_MODULE)
     cfg = tmp_path / 'toy_cfg.py'
     cfg.write_text(TOY_CFG)

@@ -64,6 +64,7 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from dmt_mm.utils.checkpoint import load_checkpoint_safely
 from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
 
 #: Caffe DeepLab-v2 input: BGR, 0-255, minus this mean (BGR order), std 1.
@@ -265,7 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             convert({}, args.input_space)
         except ValueError as e:
             parser.error(str(e))
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_safely(args.src, map_location='cpu')
     state_dict = convert(checkpoint, args.input_space, args.num_classes)
     preprocessor = PREPROCESSORS[args.input_space]
     meta = dict(

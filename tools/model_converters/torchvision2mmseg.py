@@ -23,10 +23,18 @@ Usage::
 import argparse
 import os
 import os.path as osp
+import sys
 from collections import OrderedDict
 from typing import Mapping, Optional, Sequence
 
 import torch
+
+try:
+    import dmt_mm  # noqa: F401
+except ImportError:  # running from a checkout that is not installed
+    sys.path.insert(
+        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from dmt_mm.utils.checkpoint import load_checkpoint_safely
 
 # Keys every torchvision ResNet has; used to reject unrelated files early.
 _REQUIRED_KEYS = ('conv1.weight', 'bn1.weight', 'layer1.0.conv1.weight')
@@ -95,7 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('dst', help='output checkpoint path')
     args = parser.parse_args(argv)
 
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_safely(args.src, map_location='cpu')
     state_dict = convert_torchvision_resnet(checkpoint)
     dst_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(dst_dir, exist_ok=True)
