@@ -23,12 +23,14 @@ def load_tool(relpath: str, name: str):
 
 @pytest.fixture(scope='session')
 def tiny_scenes(tmp_path_factory):
-    """40 train / 12 val digit scenes of 48x48 (4 + 4 labelled)."""
+    """40 train / 12 val digit scenes of 48x48 (4 + 4 labelled), with a
+    held-out part of 8 and the pool recipes' budget of 20 (split seed 0)."""
     conv = load_tool('tools/dataset_converters/digit_scenes.py',
                      'digit_scenes_converter_fixture')
     root = str(tmp_path_factory.mktemp('tiny_scenes'))
     conv.build_digit_scenes(
-        root, num_train=40, num_val=12, num_labeled=4, size=48, seed=1)
+        root, num_train=40, num_val=12, num_labeled=4, size=48, seed=1,
+        num_heldout=8, budgets=(20, ))
     assert osp.isfile(osp.join(root, 'meta.json'))
     return root
 

@@ -422,7 +422,10 @@ def shrink(cfg,
 
     ``Pretrained`` initialisations are dropped, or, with ``checkpoints``,
     pointed at the files it maps the configured paths to.
+    ResNets shrink to a half-width R18 (and their ASPP heads to its 128
+    channels); other backbones (EfficientNet-Lite0) keep their size.
     """
+    resnet = '"type": "ResNet"' in json.dumps(cfg.to_dict(), default=str)
 
     def fn(d):
         t = d.get('type')
@@ -439,7 +442,7 @@ def shrink(cfg,
                 d['test_cfg']['size'] = _scaled(d['test_cfg']['size'], factor)
         if t == 'ResNet':
             d.update(depth=18, base_channels=16)
-        if t == 'ASPPV2Head':
+        if t == 'ASPPV2Head' and resnet:
             d['in_channels'] = 128
         if t in ('SyncBN', ):
             d['type'] = 'BN'

@@ -69,6 +69,21 @@ def test_every_packaged_weight_is_converted_and_loaded(imagenet_classifier):
                and 'running' not in k) == 3_371_008
 
 
+def test_contract_config_builds_in_mmpretrain_from_an_mmseg_scope():
+    """The autouse fixture holds the default scope at mmseg: the contract
+    model still builds as MMPretrain's ImageClassifier, from either
+    registry."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.models import ImageClassifier
+    from mmseg.registry import MODELS as SEG_MODELS
+    assert DefaultScope.get_current_instance().scope_name == 'mmseg'
+    cfg = Config.fromfile(CLS_CONFIG)
+    assert cfg.default_scope == 'mmpretrain'
+    model = SEG_MODELS.build(cfg.model)
+    assert isinstance(model, ImageClassifier)
+    assert model.head.num_classes == 1000
+
+
 def test_checkpoint_scheme_returns_the_classifier_layout():
     ckpt = CheckpointLoader.load_checkpoint('efficientnet-lite://lite0')
     state = ckpt['state_dict']

@@ -4,9 +4,13 @@
 # loads them through the checkpoint scheme efficientnet-lite://lite0, no
 # download. Inputs are BGR uint8 images as mmcv loads them, at 224x224; the
 # data preprocessor turns them into RGB (x - 127) / 128, the normalisation
-# the Lite weights were trained with.
+# the Lite weights were trained with. `_scope_` makes the model build in
+# MMPretrain's registry whatever the caller's default scope (an MMSeg session
+# included); `default_scope` does the same for a Runner.
+default_scope = 'mmpretrain'
 custom_imports = dict(imports=['dmt_mm'], allow_failed_imports=False)
 model = dict(
+    _scope_='mmpretrain',
     type='ImageClassifier',
     data_preprocessor=dict(
         type='ClsDataPreprocessor',
