@@ -374,7 +374,7 @@ def build_digit_scenes(out_dir: str,
         budgets (Sequence[int]): Label budgets of the ``pool_*`` lists
             (:func:`dmt_mm.utils.pool_splits.pool_split_lists`); empty: no
             held-out part and no pool lists. Defaults to () (the command
-            line's default is 10 20 40).
+            line's default is 10 20 40 60 80).
         skip_if_exists (bool): Return at once when ``meta.json`` in
             ``out_dir`` records the same arguments and all listed files
             exist. Defaults to True.
@@ -533,7 +533,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--num-heldout', type=int, default=100,
         help='train scenes held out of the pool lists (recipe choices)')
     parser.add_argument(
-        '--budgets', type=int, nargs='*', default=[10, 20, 40],
+        '--budgets', type=int, nargs='*', default=[10, 20, 40, 60, 80],
         help='label budgets of the pool lists (none after --budgets: no '
         'held-out part and no pool lists)')
     parser.add_argument(
