@@ -18,7 +18,9 @@ from .base_semi_dataset import (BaseSemiDataset, build_sub_dataset,
 def dmt_cls_pipeline(pipeline: Sequence[dict]) -> List[dict]:
     """Make a classification training pipeline pack what DMT needs.
 
-    The ``PackInputs`` step gets ``teacher_conf`` in its ``algorithm_keys``
+    The ``PackInputs`` step gets ``teacher_conf`` and ``true_label`` (the
+    hidden label of a pseudo sample, diagnostics only) in its
+    ``algorithm_keys``
     and ``is_pseudo`` in its ``meta_keys`` (both set by
     :class:`SemiClsDataset` on every sample); all other steps are kept, so a
     pseudo label rides through the same augmentation as a true one.
@@ -36,8 +38,8 @@ def dmt_cls_pipeline(pipeline: Sequence[dict]) -> List[dict]:
             raise TypeError('give PackInputs as a config dict, got '
                             f'{type(step).__name__}')
         alg = tuple(step.get('algorithm_keys', ()))
-        if 'teacher_conf' not in alg:
-            step['algorithm_keys'] = alg + ('teacher_conf', )
+        step['algorithm_keys'] = alg + tuple(
+            k for k in ('teacher_conf', 'true_label') if k not in alg)
         if 'meta_keys' in step:
             meta = tuple(step['meta_keys'])
         else:
@@ -284,6 +286,8 @@ class SemiClsDataset(BaseSemiDataset):
         info['gt_label'] = int(row['label'])
         info['teacher_conf'] = float(row['conf'])
         info['is_pseudo'] = True
+        if self._hidden is not None:  # never trained on: diagnostics only
+            info['true_label'] = int(self._hidden[j])
         return run_pipeline(self.unlabeled.pipeline, info, 'loading')
 
 

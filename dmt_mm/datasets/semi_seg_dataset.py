@@ -320,7 +320,10 @@ class SemiSegDataset(BaseSemiDataset):
                 f'index {idx} is an unlabelled sample but no pseudo labels '
                 'are set (set_pseudo_source was not called)')
         j = idx - self._unlabeled_offset
-        info = self.unlabeled_info(j)
+        info = self.unlabeled_info(j, with_annotation=True)
+        truth = info.pop('seg_map_path', None)
+        if truth is not None:  # never trained on: diagnostics only
+            info['true_seg_map_path'] = truth
         info['pseudo_label_path'] = self.pseudo_label_path(j)
         info['pseudo_thresholds'] = self.pseudo_thresholds
         return run_pipeline(self.unlabeled.pipeline, info, 'loading')

@@ -9,7 +9,11 @@ collects
   has ground truth, seconds);
 - the training diagnostics of the current stage (mean dynamic weight,
   disagreement and student-wins rates, summed on the device and read once at
-  the stage end, so the training step never waits for the host);
+  the stage end, so the training step never waits for the host; where the
+  unlabelled set has ground truth kept aside, the weight histogram of right
+  and wrong pseudo labels, giving ``dmt_weight_correct``,
+  ``dmt_weight_wrong`` and ``dmt_weight_auc``, see
+  :mod:`~dmt_mm.models.losses.dmt_weight_truth`);
 - one *stage row* per stage (validation metric and the above);
 
 and writes ``<work_dir>/dmt_summary.json`` after every stage (atomically).
@@ -29,6 +33,8 @@ from mmengine.dist import all_reduce, is_main_process
 from prettytable import PrettyTable
 
 from dmt_mm.engine.monitor import DMTMonitor
+from dmt_mm.models.losses.dmt_weight_truth import (WEIGHT_BINS, TRUTH_STATS,
+                                                   weight_truth_summary)
 from dmt_mm.utils.pseudo_label_io import atomic_write_bytes
 from dmt_mm.visualization.scalars import labelling_scalars, stage_scalars
 
@@ -63,6 +69,7 @@ class DMTReport:
         self.history: List[dict] = []
         self.labelling: List[dict] = []
         self._sums: Optional[torch.Tensor] = None
+        self._hist: Optional[torch.Tensor] = None
         self._count = 0
         self.last_val: Optional[float] = None
 
@@ -70,8 +77,19 @@ class DMTReport:
     def start_stage(self) -> None:
         """Forget the previous stage's diagnostics and validation."""
         self._sums = None
+        self._hist = None
         self._count = 0
         self.last_val = None
+
+    def add_weight_hist(self, hist: Optional[torch.Tensor]) -> None:
+        """Add one iteration's weight histogram ``(2, WEIGHT_BINS + 1)``
+        of right and wrong pseudo labels (no host-device sync)."""
+        if hist is None:
+            return
+        if self._hist is None:
+            self._hist = hist.detach().clone()
+        else:
+            self._hist = self._hist.to(hist.device) + hist.detach()
 
     def add_train_outputs(self, outputs: Optional[dict]) -> None:
         """Accumulate one iteration's diagnostics (no host-device sync)."""
@@ -125,6 +143,10 @@ class DMTReport:
         sums[-1] = self._count
         all_reduce(sums)
         count = float(sums[-1])
+        hist = torch.zeros(2, WEIGHT_BINS + 1, dtype=torch.float64)
+        if self._hist is not None:
+            hist += self._hist.double().cpu()
+        all_reduce(hist)  # every rank calls it: no rank skips on None
         row = dict(
             stage=stage.index,
             model=stage.model,
@@ -142,6 +164,7 @@ class DMTReport:
                 row[k] = lab.get(k)
             for k, v in zip(TRAIN_STATS, sums[:-1].tolist()):
                 row[k] = v / count if count else None
+            row.update(weight_truth_summary(hist if hist.any() else None))
         self.history = [h for h in self.history
                         if h['stage'] != stage.index] + [row]
         if runner is not None:
@@ -175,6 +198,7 @@ class DMTReport:
             history=self.history,
             labelling=self.labelling,
             sums=None if self._sums is None else self._sums.cpu().tolist(),
+            hist=None if self._hist is None else self._hist.cpu().tolist(),
             count=self._count,
             last_val=self.last_val)
 
@@ -184,6 +208,9 @@ class DMTReport:
         sums = state.get('sums')
         self._sums = None if sums is None else torch.tensor(
             sums, dtype=torch.float32)
+        hist = state.get('hist')
+        self._hist = None if hist is None else torch.tensor(
+            hist, dtype=torch.float32)
         self._count = int(state.get('count', 0))
         self.last_val = state.get('last_val')
 
@@ -203,7 +230,9 @@ def _fmt_row(h: dict, q: str) -> tuple:
             '-' if h.get('keep_ratio') is None else f'{h["keep_ratio"]:.1f}',
             pct('kept_ratio'), num(f'pseudo_{q}'), num(f'kept_{q}'),
             num('dmt_weight', '{:.3f}'), pct('dmt_disagree'),
-            pct('dmt_student_wins'), num('val'))
+            pct('dmt_student_wins'), num('dmt_weight_correct', '{:.3f}'),
+            num('dmt_weight_wrong', '{:.3f}'), num('dmt_weight_auc', '{:.3f}'),
+            num('val'))
 
 
 def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
@@ -218,7 +247,7 @@ def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
     table = PrettyTable([
         'model', 'phase', 'keep ratio', 'kept %', f'pseudo {qname}',
         f'kept {qname}', 'mean w', 'disagree %', 'student wins %',
-        f'val {metric}'
+        'w right', 'w wrong', 'w AUC', f'val {metric}'
     ])
     table.align = 'r'
     for h in sorted(history, key=lambda r: (r['model'] or '', r['phase'])):
@@ -226,4 +255,4 @@ def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
     return table.get_string()
 
 
-__all__ = ['DMTReport', 'format_summary', 'TRAIN_STATS']
+__all__ = ['DMTReport', 'format_summary', 'TRAIN_STATS', 'TRUTH_STATS']

@@ -113,16 +113,24 @@ def plot_pseudo_labels(summary: dict) -> Optional[Figure]:
 
 
 def plot_dynamic_weight(summary: dict) -> Optional[Figure]:
-    """Mean dynamic weight, disagreement and student-wins rate per stage."""
+    """Mean dynamic weight, disagreement and student-wins rate per stage;
+    where the pseudo labels' truth is known, also the mean weight on right
+    and on wrong pseudo labels and its ROC AUC (a second row)."""
     fields = (('dmt_weight', 'mean dynamic weight'),
               ('dmt_disagree', 'disagreement rate'),
               ('dmt_student_wins', 'student-wins rate (weight 0)'))
-    groups = _groups(summary['stages'], 'model')
-    if not any(r.get(f) is not None for r in summary['stages']
-               for f, _ in fields):
+    truth = (('dmt_weight_correct', 'weight on right pseudo labels'),
+             ('dmt_weight_wrong', 'weight on wrong pseudo labels'),
+             ('dmt_weight_auc', 'ROC AUC of weight (right > wrong)'))
+    stages = summary['stages']
+    groups = _groups(stages, 'model')
+    if not any(r.get(f) is not None for r in stages for f, _ in fields):
         return None
-    fig = Figure(figsize=(13, 3.8), layout='constrained')
-    axes = fig.subplots(1, 3)
+    if any(r.get(f) is not None for r in stages for f, _ in truth):
+        fields += truth
+    rows = len(fields) // 3
+    fig = Figure(figsize=(13, 3.8 * rows), layout='constrained')
+    axes = fig.subplots(rows, 3).reshape(-1)
     for ax, (field, title) in zip(axes, fields):
         phases = []
         for model, rows in groups.items():

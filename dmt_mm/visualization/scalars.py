@@ -29,6 +29,9 @@ STAGE_SCALARS = {
     'dmt_weight': 'weight',
     'dmt_disagree': 'disagree',
     'dmt_student_wins': 'student_wins',
+    'dmt_weight_correct': 'weight_correct',
+    'dmt_weight_wrong': 'weight_wrong',
+    'dmt_weight_auc': 'weight_auc',
 }
 #: Labelling-record key -> scalar quantity (dmt_summary.json ``labelling``).
 LABELLING_SCALARS = {
@@ -91,6 +94,8 @@ def dmt_scalar_layout() -> dict:
             ['Multiline', [f'^dmt/(pseudo|kept)_(miou|acc){model}']],
             'mean dynamic weight':
             ['Multiline', [f'^dmt/weight{model}']],
+            'dynamic weight on right / wrong pseudo labels, its ROC AUC':
+            ['Multiline', [f'^dmt/weight_(correct|wrong|auc){model}']],
             'disagreement, student wins':
             ['Multiline', [f'^dmt/(disagree|student_wins){model}']],
             'confidence threshold (classification)':

@@ -84,6 +84,8 @@ def test_pseudo_samples_carry_label_conf_and_flag(ds, digits_cls_root):
     assert s.metainfo['is_pseudo'] is True
     assert int(s.gt_label) == labels[29]  # the pseudo label, not the truth
     assert float(s.teacher_conf) == pytest.approx(0.9, abs=1e-6)
+    assert int(s.true_label) == hidden[29]  # kept aside for diagnostics
+    assert 'true_label' not in ds[3]['data_samples']
     with pytest.raises(IndexError, match='below the curriculum cut'):
         ds[50]
     ds.set_pseudo_source(None)
@@ -184,7 +186,7 @@ def test_class_count_mismatch_and_empty(digits_cls_root, mmpretrain_scope,
 def test_pipeline_packs_dmt_keys():
     steps = dmt_cls_pipeline(TRAIN)
     pack = steps[-1]
-    assert pack['algorithm_keys'] == ('teacher_conf', )
+    assert pack['algorithm_keys'] == ('teacher_conf', 'true_label')
     assert 'is_pseudo' in pack['meta_keys'] and 'img_path' in pack['meta_keys']
     assert steps[:2] == TRAIN[:2] and 'algorithm_keys' not in TRAIN[-1]
     again = dmt_cls_pipeline(steps)

@@ -212,10 +212,19 @@ def test_unlabelled_gt_is_for_labelling_only(block_root, tmp_path):
     np.random.seed(0)
     out = ds[int(ds.pseudo_indices()[0])]
     assert out['data_samples'].metainfo.get('seg_map_path') is None
+    # ... and, kept aside for the weight diagnostics, the ground truth,
+    # moved with the image by the same crop / flip / resize
+    truth = out['data_samples'].true_sem_seg.data
+    assert truth.shape == out['data_samples'].gt_sem_seg.data.shape
+    assert truth.dtype == torch.int64
     # a bare image folder: the labelling pipeline drops LoadAnnotations
     ds2 = _dataset(root)
     assert not ds2.has_unlabeled_gt
     assert 'gt_sem_seg' not in ds2.labeling_view()[0]['data_samples']
+    _write_block_pseudo(ds2, pseudo_dir, blocks)
+    ds2.set_pseudo_source(pseudo_dir)
+    assert 'true_sem_seg' not in ds2[int(ds2.pseudo_indices()[0])][
+        'data_samples']
 
 
 def test_per_model_labelled_sets(block_root):

@@ -103,6 +103,12 @@ def test_chain_runs_every_phase(chain_run, digits_cls_root):
         assert row['pseudo_acc'] == pytest.approx(acc)
         for key in ('dmt_weight', 'dmt_disagree', 'dmt_student_wins'):
             assert row[key] is not None and 0 <= row[key] <= 1
+        # hidden labels: the weights are scored (None where every trained
+        # pseudo label was right, or every one wrong)
+        truth = [row[k] for k in ('dmt_weight_correct', 'dmt_weight_wrong')]
+        assert any(v is not None for v in truth)
+        assert all(v is None or 0 <= v <= 1 for v in truth)
+        assert (row['dmt_weight_auc'] is None) == (None in truth)
         assert 0 <= row['val'] <= 100
         assert osp.isfile(osp.join(work, f'phase{phase}.pth'))
     # gamma was ramped to the last iteration of the last phase

@@ -117,6 +117,10 @@ def test_run_writes_every_stage(finished_run, tiny_scenes):
         assert 0 <= r['dmt_weight'] <= 1
         assert 0 <= r['dmt_student_wins'] <= r['dmt_disagree'] <= 1
         assert r['pseudo_miou'] is not None  # the unlabelled set has GT
+        # ... so the weights are scored against it (tiny teachers err)
+        for key in ('dmt_weight_correct', 'dmt_weight_wrong',
+                    'dmt_weight_auc'):
+            assert 0 <= r[key] <= 1
     # the last phase keeps everything
     assert rows[-1]['kept_ratio'] == pytest.approx(1.0)
     # pseudo labels: one complete set per model, from the last phase

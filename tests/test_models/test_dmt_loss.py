@@ -492,7 +492,7 @@ def test_no_host_sync_guard_catches_the_old_checks():
 
 
 def test_module_forward_has_no_host_sync_and_runs_the_rule_once(monkeypatch):
-    mod = importlib.import_module('dmt_mm.models.losses.dmt_loss')
+    mod = importlib.import_module('dmt_mm.models.losses.dmt_loss_functional')
     calls = []
     rule = mod.dmt_rule
     monkeypatch.setattr(mod, 'dmt_rule',
@@ -514,6 +514,11 @@ def test_module_forward_has_no_host_sync_and_runs_the_rule_once(monkeypatch):
     assert float(out.detach()) == pytest.approx(
         float(expected.detach()), rel=1e-6)
     assert logits.grad is not None
+    truth = torch.zeros(small.shape, dtype=torch.long)  # hidden truth
+    module.set_pseudo_context(small, [False, True], truth)
+    with no_host_sync():  # the weight histogram stays on the device too
+        module(logits, label)
+    assert module.last_weight_hist is not None
 
 
 def test_to_device_async_keeps_tensors_already_there():

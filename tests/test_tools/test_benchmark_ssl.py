@@ -470,7 +470,9 @@ def test_phase_means_average_runs_and_models_per_phase():
         stages = [dict(model=m, phase=0, val=v, iters=10)
                   for m, v in zip('AB', phase0)]
         stages += [dict(model=m, phase=1, val=v, iters=10, kept_ratio=k,
-                        kept_miou=q, pseudo_miou=a, dmt_weight=w)
+                        kept_miou=q, pseudo_miou=a, dmt_weight=w,
+                        dmt_weight_correct=w + 0.1, dmt_weight_wrong=w / 2,
+                        dmt_weight_auc=0.5 + w / 4)
                    for m, (v, k, q, a, w) in zip('AB', phase1)]
         return dict(method='dmt', seed=seed, final=0.0, stages=stages)
     runs = [
@@ -483,12 +485,17 @@ def test_phase_means_average_runs_and_models_per_phase():
     assert list(table) == ['dmt']  # no stages, no phases
     assert table['dmt'][0] == {'runs': 2, 'val': 42.5, 'kept %': None,
                                'kept q': None, 'all q': None,
-                               'weight': None}
+                               'weight': None, 'w right': None,
+                               'w wrong': None, 'w AUC': None}
     one = table['dmt'][1]
     assert one['val'] == pytest.approx(47.0)
     assert one['kept %'] == pytest.approx(20.0)  # a fraction, shown in %
     assert one['kept q'] == pytest.approx(75.0)
     assert one['all q'] == pytest.approx(43.0)
     assert one['weight'] == pytest.approx(0.65)
+    assert one['w right'] == pytest.approx(0.75)
+    assert one['w wrong'] == pytest.approx(0.325)
+    assert one['w AUC'] == pytest.approx(0.6625)
     text = bench.report.format_phases(['supervised', 'dmt'], runs)
-    assert '    1    47.00    20.00    75.00    43.00    0.650' in text
+    assert ('    1    47.00    20.00    75.00    43.00    0.650    0.750'
+            '    0.325    0.662') in text

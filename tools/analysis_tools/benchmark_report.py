@@ -141,7 +141,10 @@ def format_table(task: str, metric: str, seeds, summary, comparison) -> str:
 PHASE_COLUMNS = (('val', ('val', ), 1), ('kept %', ('kept_ratio', ), 100),
                  ('kept q', ('kept_miou', 'kept_acc'), 1),
                  ('all q', ('pseudo_miou', 'pseudo_acc'), 1),
-                 ('weight', ('dmt_weight', ), 1))
+                 ('weight', ('dmt_weight', ), 1),
+                 ('w right', ('dmt_weight_correct', ), 1),
+                 ('w wrong', ('dmt_weight_wrong', ), 1),
+                 ('w AUC', ('dmt_weight_auc', ), 1))
 
 
 def phase_means(methods, runs):
@@ -184,7 +187,7 @@ def format_phases(methods, runs) -> str:
         for phase, row in table.items():
             lines.append(f'{phase:>5}' + ''.join(
                 '        -' if row[h] is None else
-                f'{row[h]:>9.3f}' if h == 'weight' else f'{row[h]:>9.2f}'
+                f'{row[h]:>9.3f}' if h.startswith('w') else f'{row[h]:>9.2f}'
                 for h, _, _ in PHASE_COLUMNS))
     return '\n'.join(lines)
 

@@ -17,7 +17,9 @@ class PackDMTSegInputs(PackSegInputs):
     Besides what :class:`mmseg.datasets.transforms.PackSegInputs` packs, the
     ``teacher_conf`` map (float32, (H, W)) written by
     :class:`LoadPseudoLabel` becomes ``data_sample.teacher_conf``
-    (``PixelData`` of shape (1, H, W)) and ``is_pseudo`` becomes a meta key.
+    (``PixelData`` of shape (1, H, W)), the hidden ``true_seg_map`` (where
+    loaded) ``data_sample.true_sem_seg`` (long, (1, H, W)) and ``is_pseudo``
+    becomes a meta key.
 
     Args:
         meta_keys (Sequence[str]): Meta keys to pack. Defaults to mmseg's keys
@@ -34,4 +36,9 @@ class PackDMTSegInputs(PackSegInputs):
             conf = np.ascontiguousarray(conf, dtype=np.float32)
             packed['data_samples'].set_data(
                 dict(teacher_conf=PixelData(data=torch.from_numpy(conf)[None])))
+        truth = results.get('true_seg_map')
+        if truth is not None:  # hidden ground truth, diagnostics only
+            truth = np.ascontiguousarray(truth).astype(np.int64)
+            packed['data_samples'].set_data(
+                dict(true_sem_seg=PixelData(data=torch.from_numpy(truth)[None])))
         return packed

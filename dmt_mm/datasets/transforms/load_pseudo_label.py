@@ -2,6 +2,7 @@
 from typing import Optional
 
 from mmcv.transforms import BaseTransform
+from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from dmt_mm.utils.curriculum import apply_class_thresholds
@@ -29,12 +30,17 @@ class LoadPseudoLabel(BaseTransform):
     - pseudo_thresholds (np.ndarray, optional): ``(num_classes,)`` uint8
       confidence levels; pixels of class ``c`` below ``thresholds[c]`` are
       ignored. ``None`` keeps every pixel.
+    - true_seg_map_path (str, optional): the image's ground truth, kept aside
+      for the weight diagnostics (never trained on); read with MMSeg's
+      ``LoadAnnotations``.
 
     Added Keys:
 
     - gt_seg_map (np.uint8, (H, W)): pseudo label after the cut.
     - teacher_conf (np.float32, (H, W)): teacher confidence.
-    - seg_fields: both keys are appended.
+    - true_seg_map (np.uint8, (H, W)): the ground truth, with
+      ``true_seg_map_path`` only.
+    - seg_fields: the keys above are appended.
     - is_pseudo (bool): ``True``.
 
     Args:
@@ -46,6 +52,7 @@ class LoadPseudoLabel(BaseTransform):
             raise ValueError(
                 f'ignore_index must be in [0, 255], got {ignore_index}')
         self.ignore_index = ignore_index
+        self._load_truth = LoadAnnotations()
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['pseudo_label_path']
@@ -64,6 +71,12 @@ class LoadPseudoLabel(BaseTransform):
         for key in ('gt_seg_map', 'teacher_conf'):
             if key not in seg_fields:
                 seg_fields.append(key)
+        if results.get('true_seg_map_path'):
+            truth = self._load_truth(dict(
+                seg_map_path=results['true_seg_map_path'], seg_fields=[],
+                reduce_zero_label=results.get('reduce_zero_label', False)))
+            results['true_seg_map'] = truth['gt_seg_map']
+            seg_fields.append('true_seg_map')
         results['is_pseudo'] = True
         return results
 

@@ -86,7 +86,12 @@ class MutualTrainingHook(Hook):
                          batch_idx: int,
                          data_batch=None,
                          outputs: Optional[dict] = None) -> None:
-        self._loop(runner).report.add_train_outputs(outputs)
+        loop = self._loop(runner)
+        loop.report.add_train_outputs(outputs)
+        model = loop.procedure.model  # a plain ImageClassifier: its head
+        owner = model if hasattr(model, 'last_weight_hist') else getattr(
+            model, 'head', None)
+        loop.report.add_weight_hist(getattr(owner, 'last_weight_hist', None))
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         loop = runner.train_loop

@@ -11,7 +11,8 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from dmt_mm.models.heads.dmt_cls_head import (DMTClsHead, mix_batch,
-                                              unpack_cls_targets)
+                                              unpack_cls_targets,
+                                              unpack_cls_truth)
 
 #: Values of ``weight_bn_mode`` (see :class:`DMTImageClassifier`).
 WEIGHT_BN_MODES = ('batch', 'train', 'eval')
@@ -172,6 +173,13 @@ class DMTImageClassifier(ImageClassifier):
         with self._weight_forward_context():
             return self.head(self.extract_feat(inputs))
 
+    @property
+    def last_weight_hist(self) -> Optional[Tensor]:
+        """Tensor | None: The head's weight histogram of the last batch's
+        right and wrong pseudo labels (see :meth:`DMTClsHead.sample_weights`).
+        """
+        return self.head.last_weight_hist
+
     def loss(self, inputs: Tensor,
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
         """DMT loss of a batch of labelled and pseudo-labelled samples.
@@ -197,8 +205,9 @@ class DMTImageClassifier(ImageClassifier):
         # Under SyncBN every rank must run the same forwards.
         if teacher_conf is not None or self._has_sync_bn():
             logits = self._unmixed_logits(inputs)
-            weights, stats = self.head.sample_weights(logits, labels,
-                                                      teacher_conf, is_pseudo)
+            weights, stats = self.head.sample_weights(
+                logits, labels, teacher_conf, is_pseudo,
+                unpack_cls_truth(data_samples, inputs.device))
         else:
             weights = inputs.new_ones(inputs.shape[:1], dtype=torch.float32)
         mixed, perm, lam = mix_batch(inputs, alpha=self.head.mixup_alpha)

@@ -11,7 +11,8 @@ weights on the un-mixed batch (see
 the mixing lives in
 :class:`~dmt_mm.models.classifiers.dmt_image_classifier.DMTImageClassifier`;
 this module has :class:`DMTClsHead` (the weights, both loss forms and the
-gamma ramp, :func:`ramp_gamma`) and :func:`unpack_cls_targets`. MMPretrain's
+gamma ramp, :func:`ramp_gamma`); the batch targets are read by
+:mod:`~dmt_mm.models.heads.cls_targets`. MMPretrain's
 ``Mixup`` batch augment is not used: it mixes one-hot ``gt_score`` in the
 data preprocessor, draws ``lam`` without ``max(lam, 1 - lam)`` and does not
 expose ``lam`` or the permutation, which the per-sample weights need.
@@ -33,7 +34,10 @@ from dmt_mm.models.losses.dmt_mixup_loss import (NO_IGNORE, check_vector,
                                                  mixup_ce)
 from dmt_mm.models.losses.dmt_rule import (check_logits_label,
                                            check_nonnegative, dmt_rule,
-                                           dmt_rule_stats, to_device_async)
+                                           dmt_rule_stats)
+from dmt_mm.models.losses.dmt_weight_truth import weight_truth_hist
+from dmt_mm.models.heads.cls_targets import (NO_TRUTH, unpack_cls_targets,
+                                             unpack_cls_truth)
 
 
 def ramp_gamma(gamma_max: float, step: Union[int, float],
@@ -59,86 +63,6 @@ def ramp_gamma(gamma_max: float, step: Union[int, float],
         raise ValueError(f'total must be a number > 0, got {total!r}')
     ratio = min(step / float(total), 1.0)
     return gamma_max * math.exp(-5.0 * (1.0 - ratio)**2)
-
-
-def unpack_cls_targets(data_samples: Sequence[DataSample],
-                       device: Union[str, torch.device]
-                       ) -> Tuple[Tensor, Optional[Tensor], Tensor]:
-    """Read labels, teacher confidences and pseudo flags of a batch.
-
-    Fields read from each :class:`~mmpretrain.structures.DataSample`:
-
-    - ``gt_label``: the ground-truth label of a labelled sample or the
-      pseudo label (teacher argmax) of a pseudo-labelled one, shape ``(1, )``.
-    - metainfo ``is_pseudo`` (bool, default False): True for pseudo-labelled
-      samples.
-    - data field ``teacher_conf``: the teacher's confidence (max softmax) for
-      the pseudo label, a float or a one-element tensor; required for
-      pseudo-labelled samples, ignored for labelled ones.
-      ``PackInputs(algorithm_keys=('teacher_conf', ), meta_keys=(...,
-      'is_pseudo'))`` puts both there.
-
-    Whether the batch has pseudo-labelled samples is decided on the host
-    (the flags are Python metainfo), nothing is read back from the device
-    and host values reach it by asynchronous copies; a float confidence is
-    checked to lie in ``[0, 1]``, a tensor one (already on the device) is
-    not.
-
-    Args:
-        data_samples (Sequence[DataSample]): The batch.
-        device (str | torch.device): Device of the returned tensors.
-
-    Returns:
-        tuple: ``labels`` (long ``(N, )``), ``teacher_conf`` (float ``(N, )``
-        with 1.0 for labelled samples, or None when no sample is
-        pseudo-labelled) and ``is_pseudo`` (bool ``(N, )``).
-    """
-    if len(data_samples) == 0:
-        raise ValueError('data_samples is empty')
-    labels, flags = [], []
-    for i, ds in enumerate(data_samples):
-        if 'gt_label' not in ds:
-            if 'gt_score' in ds:
-                raise ValueError(
-                    'DMT needs hard labels but data sample '
-                    f'{i} has only gt_score: remove batch augments (Mixup/'
-                    'CutMix) from train_cfg/data_preprocessor; DMT mixes '
-                    'inside the classifier')
-            raise KeyError(f'data sample {i} has no gt_label')
-        labels.append(torch.as_tensor(ds.gt_label).view(-1))
-        flags.append(bool(ds.get('is_pseudo', False)))
-    if sum(label.numel() for label in labels) != len(labels):
-        i = next(i for i, y in enumerate(labels) if y.numel() != 1)
-        raise ValueError(f'data sample {i} has {labels[i].numel()} labels; '
-                         'DMT needs exactly one label per sample')
-    labels = to_device_async(torch.cat(labels), device).long()
-    is_pseudo = to_device_async(torch.tensor(flags), device)
-    if not any(flags):
-        return labels, None, is_pseudo
-    confs = [1.0] * len(flags)
-    for i, ds in enumerate(data_samples):
-        if not flags[i]:
-            continue
-        if 'teacher_conf' not in ds:
-            raise KeyError(
-                f'pseudo-labelled data sample {i} has no teacher_conf; pack '
-                "it with PackInputs(algorithm_keys=('teacher_conf', ))")
-        conf = confs[i] = ds.teacher_conf
-        if isinstance(conf, Tensor):
-            if conf.numel() != 1:
-                raise ValueError(f'teacher_conf of data sample {i} must have '
-                                 f'one element, got shape {tuple(conf.shape)}')
-        elif not 0.0 <= conf <= 1.0:
-            raise ValueError(f'teacher_conf of data sample {i} must be a '
-                             f'probability in [0, 1], got {conf}')
-    if not any(isinstance(c, Tensor) for c in confs):
-        teacher_conf = torch.tensor(confs, dtype=torch.float32)
-        return labels, to_device_async(teacher_conf, device), is_pseudo
-    teacher_conf = torch.cat([
-        to_device_async(torch.as_tensor(c, dtype=torch.float32).view(-1),
-                        device) for c in confs
-    ])
-    return labels, teacher_conf, is_pseudo
 
 
 @MODELS.register_module()
@@ -228,6 +152,7 @@ class DMTClsHead(LinearClsHead):
         if not isinstance(dynamic, bool):
             raise TypeError(f'dynamic must be a bool, got {dynamic!r}')
         self.dynamic = dynamic
+        self.last_weight_hist: Optional[Tensor] = None
 
     @property
     def use_mixup(self) -> bool:
@@ -242,13 +167,18 @@ class DMTClsHead(LinearClsHead):
 
     def sample_weights(
         self, logits_unmixed: Tensor, labels: Tensor,
-        teacher_conf: Optional[Tensor], is_pseudo: Tensor
+        teacher_conf: Optional[Tensor], is_pseudo: Tensor,
+        truth: Optional[Tensor] = None
     ) -> Tuple[Tensor, Optional[Dict[str, Tensor]]]:
         """Per-sample weights and statistics of an un-mixed batch.
 
         The training path: unchecked, one pass of the rule, no host-device
         sync. Arguments as :meth:`dmt_sample_weights` (``is_pseudo`` a bool
-        tensor on the logits' device).
+        tensor on the logits' device); ``truth`` (long ``(N, )``, the hidden
+        labels of pseudo samples, ``NO_TRUTH`` elsewhere; optional) sets
+        ``last_weight_hist``, the weight histogram of right and wrong pseudo
+        labels (:mod:`~dmt_mm.models.losses.dmt_weight_truth`; the rule's
+        weight also when not ``dynamic``), None without it.
 
         Returns:
             tuple: Float weights ``(N, )`` without gradient (all 1 when
@@ -258,11 +188,15 @@ class DMTClsHead(LinearClsHead):
             ``dmt_pseudo_ratio`` (their fraction of the batch) and the
             current ``dmt_gamma1``, ``dmt_gamma2``.
         """
+        self.last_weight_hist = None
         if teacher_conf is None:
             return logits_unmixed.new_ones(logits_unmixed.shape[:1],
                                            dtype=torch.float32), None
         rule = dmt_rule(logits_unmixed, labels, teacher_conf, self.gamma1,
                         self.gamma2, NO_IGNORE, self.dynamic)
+        if truth is not None:
+            self.last_weight_hist = weight_truth_hist(
+                rule.rule_weight, is_pseudo, labels, truth, NO_TRUTH)
         weights = torch.where(is_pseudo, rule.weight, 1.0)
         stats = dmt_rule_stats(rule, is_pseudo)
         new = logits_unmixed.new_full  # a fill on the device, no copy
@@ -354,8 +288,9 @@ class DMTClsHead(LinearClsHead):
         """
         labels, teacher_conf, is_pseudo = unpack_cls_targets(
             data_samples, cls_score.device)
-        weights, stats = self.sample_weights(cls_score, labels, teacher_conf,
-                                             is_pseudo)
+        weights, stats = self.sample_weights(
+            cls_score, labels, teacher_conf, is_pseudo,
+            unpack_cls_truth(data_samples, cls_score.device))
         ce = F.cross_entropy(cls_score, labels, reduction='none')
         loss = (weights.to(ce.dtype) * ce).sum() / max(cls_score.shape[0], 1)
         losses = dict(loss=loss * self.loss_weight)

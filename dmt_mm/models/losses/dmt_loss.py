@@ -14,7 +14,7 @@ in :meth:`DMTLoss.forward`.
 """
 import numbers
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Dict, Iterator, Optional
 
 import torch
 import torch.nn as nn
@@ -23,125 +23,15 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
-from .dmt_rule import (check_is_pseudo, check_like_label, check_int,
-                       check_logits_label, check_nonnegative, dmt_rule,
-                       dmt_rule_stats, dmt_weight_stats, dmt_weights,
-                       to_device_async)
-
-def _weighted_ce(logits: Tensor, label: Tensor, valid: Tensor,
-                 w: Tensor) -> Tensor:
-    """``sum(w * CE) / count(valid)`` without reading anything back."""
-    safe_label = torch.where(valid, label, torch.zeros_like(label))
-    ce = F.cross_entropy(logits, safe_label, reduction='none')
-    return (ce * w.to(ce.dtype)).sum() / valid.sum().clamp(min=1).to(ce.dtype)
+from .dmt_loss_functional import _dmt_loss, dmt_loss
+from .dmt_rule import (check_int, check_nonnegative, dmt_weight_stats,
+                       dmt_weights, to_device_async)
+from .dmt_weight_truth import weight_truth_hist
 
 
-def _dmt_loss(logits: Tensor, label: Tensor, teacher_conf: Optional[Tensor],
-              is_pseudo: Tensor, gamma1: float, gamma2: float,
-              ignore_index: int, weight: Optional[Tensor], dynamic: bool
-              ) -> Tuple[Tensor, Optional[Dict[str, Tensor]]]:
-    """Unchecked core of :func:`dmt_loss`; stats None without teacher_conf.
-
-    ``is_pseudo`` is a bool ``(N, )`` tensor on the logits' device;
-    ``teacher_conf`` None means no sample is pseudo-labelled.
-    """
-    if teacher_conf is None:
-        valid = label != ignore_index
-        w = valid.float()
-        stats = None
-    else:
-        rule = dmt_rule(logits, label, teacher_conf, gamma1, gamma2,
-                        ignore_index, dynamic)
-        valid = rule.valid
-        pseudo = is_pseudo.view((-1, ) + (1, ) * (label.dim() - 1)) & valid
-        w = torch.where(pseudo, rule.weight, valid.to(rule.weight.dtype))
-        stats = dmt_rule_stats(rule, pseudo)
-    if weight is not None:
-        w = w * weight.detach().to(w.dtype)
-    return _weighted_ce(logits, label, valid, w), stats
-
-
-def dmt_loss(
-    student_logits: Tensor,
-    label: Tensor,
-    teacher_conf: Optional[Tensor],
-    is_pseudo: Optional[Tensor],
-    gamma1: float,
-    gamma2: float,
-    ignore_index: int = 255,
-    weight: Optional[Tensor] = None,
-    return_stats: bool = False,
-    dynamic: bool = True
-) -> Union[Tensor, Tuple[Tensor, Dict[str, Tensor]]]:
-    """DMT dynamic loss over a batch mixing labelled and pseudo samples.
-
-    ``loss = sum(w * CE(logits, y)) / count(y != ignore_index)``, where
-    ``w = 1`` for targets of labelled samples and the DMT dynamic weight
-    (see :func:`dmt_weights`) for targets of pseudo-labelled samples. The
-    normaliser is the number of non-ignored targets in the whole batch, not
-    the sum of the weights. The weights carry no gradient.
-
-    Args:
-        student_logits (Tensor): Student logits, float ``(N, C, *)``; ``*``
-            is empty (classification) or ``(H, W)`` (segmentation).
-        label (Tensor): Ground-truth or pseudo labels, long ``(N, *)``.
-        teacher_conf (Tensor, optional): Teacher confidence, float
-            ``(N, *)``; entries of labelled samples are not used. May be
-            None when no sample is pseudo-labelled.
-        is_pseudo (Tensor, optional): Bool ``(N, )``, True for
-            pseudo-labelled samples. None means every sample is
-            pseudo-labelled if ``teacher_conf`` is given, else none is.
-        gamma1 (float): Exponent where student and teacher agree; >= 0.
-        gamma2 (float): Exponent where they disagree and the student is not
-            more confident than the teacher; >= 0.
-        ignore_index (int): Label value to ignore. Defaults to 255.
-        weight (Tensor, optional): Extra per-target weights ``(N, *)``
-            (e.g. from an MMSeg pixel sampler), multiplied into ``w``.
-            Defaults to None.
-        return_stats (bool): Also return logging statistics, computed from
-            the same softmax. Defaults to False.
-        dynamic (bool): False trains every non-ignored pseudo target with
-            weight 1 (plain cross entropy); the statistics are unchanged.
-            Defaults to True.
-
-    Returns:
-        Tensor | tuple[Tensor, dict]: The scalar loss. With
-        ``return_stats=True`` also a dict of detached 0-dim tensors over the
-        non-ignored targets of pseudo-labelled samples (all 0 when there are
-        none): ``mean_weight`` (mean weight applied), ``disagree``
-        (fraction with ``argmax p != y``), ``student_wins`` (fraction where
-        the student disagrees and is more confident: weight 0 when
-        ``dynamic``), and ``pseudo_ratio`` (fraction of all non-ignored
-        targets that belong to pseudo-labelled samples).
-    """
-    gamma1 = check_nonnegative(gamma1, 'gamma1')
-    gamma2 = check_nonnegative(gamma2, 'gamma2')
-    label = check_logits_label(student_logits, label, ignore_index)
-    teacher_conf = check_like_label(teacher_conf, label, student_logits,
-                                     'teacher_conf')
-    weight = check_like_label(weight, label, student_logits, 'weight')
-    is_pseudo = check_is_pseudo(is_pseudo, student_logits)
-    if is_pseudo is None:
-        is_pseudo = torch.full((student_logits.shape[0], ),
-                               teacher_conf is not None,
-                               dtype=torch.bool,
-                               device=student_logits.device)
-    if teacher_conf is None and bool(is_pseudo.any()):
-        raise ValueError('teacher_conf is None but is_pseudo marks '
-                         f'{int(is_pseudo.sum())} pseudo-labelled samples')
-    loss, stats = _dmt_loss(student_logits, label, teacher_conf, is_pseudo,
-                            gamma1, gamma2, ignore_index, weight, dynamic)
-    if not return_stats:
-        return loss
-    if stats is None:
-        zero = student_logits.new_zeros((), dtype=torch.float32)
-        stats = dict(mean_weight=zero, disagree=zero.clone(),
-                     student_wins=zero.clone(), pseudo_ratio=zero.clone())
-    return loss, stats
-
-
-def _pad_like_label(teacher_conf: Tensor, label: Tensor) -> Tensor:
-    """Zero-pad ``teacher_conf`` on the right/bottom to ``label``'s shape.
+def _pad_like_label(teacher_conf: Tensor, label: Tensor,
+                    value: float = 0.0) -> Tensor:
+    """Pad ``teacher_conf`` on the right/bottom to ``label``'s shape.
 
     MMSeg's data preprocessor pads ``gt_sem_seg`` (with 255) to the batch
     shape on the right and bottom; a confidence map stored next to the
@@ -163,7 +53,7 @@ def _pad_like_label(teacher_conf: Tensor, label: Tensor) -> Tensor:
     pad = []
     for c, s in zip(reversed(conf_size), reversed(label_size)):
         pad += [0, s - c]
-    return F.pad(teacher_conf, pad, mode='constant', value=0.0)
+    return F.pad(teacher_conf, pad, mode='constant', value=value)
 
 
 @MODELS.register_module()
@@ -210,6 +100,11 @@ class DMTLoss(nn.Module):
             ``dynamic``), ``dmt_disagree``, ``dmt_student_wins`` and
             ``dmt_pseudo_ratio`` (fraction of non-ignored pixels that are
             pseudo-labelled). None after a forward without a context.
+        last_weight_hist (Tensor | None): After each ``forward`` whose
+            context has the hidden truth, the weight histogram ``(2,
+            WEIGHT_BINS + 1)`` of the right and wrong pseudo labels (see
+            :mod:`~dmt_mm.models.losses.dmt_weight_truth`; the rule's weight
+            also when not ``dynamic``). None otherwise.
     """
 
     def __init__(self,
@@ -236,8 +131,10 @@ class DMTLoss(nn.Module):
         self._loss_name = loss_name
         self._teacher_conf: Optional[Tensor] = None
         self._is_pseudo: Optional[Tensor] = None
+        self._truth: Optional[Tensor] = None
         self._has_context = False
         self.last_stats: Optional[Dict[str, Tensor]] = None
+        self.last_weight_hist: Optional[Tensor] = None
 
     @property
     def loss_name(self) -> str:
@@ -249,8 +146,10 @@ class DMTLoss(nn.Module):
         """bool: Whether a pseudo context is set."""
         return self._has_context
 
-    def set_pseudo_context(self, teacher_conf: Optional[Tensor],
-                           is_pseudo) -> None:
+    def set_pseudo_context(self,
+                           teacher_conf: Optional[Tensor],
+                           is_pseudo,
+                           truth: Optional[Tensor] = None) -> None:
         """Set the teacher confidence and pseudo flags of the next batch.
 
         Args:
@@ -262,6 +161,11 @@ class DMTLoss(nn.Module):
                 cross entropy).
             is_pseudo (Tensor | Sequence[bool]): ``(N, )``, True for
                 pseudo-labelled samples; host or device.
+            truth (Tensor, optional): The hidden ground truth of the
+                pseudo-labelled samples, integer ``(N, H', W')`` (255 where
+                unknown, e.g. for labelled samples), padded like
+                ``teacher_conf``; given, ``forward`` sets
+                ``last_weight_hist``. Defaults to None.
         """
         if teacher_conf is not None and not isinstance(teacher_conf, Tensor):
             raise TypeError('teacher_conf must be a tensor or None, got '
@@ -276,6 +180,12 @@ class DMTLoss(nn.Module):
             raise ValueError(
                 f'teacher_conf shape {tuple(teacher_conf.shape)} does not '
                 f'match is_pseudo shape {tuple(is_pseudo.shape)}')
+        if truth is not None and (teacher_conf is None
+                                  or truth.shape != teacher_conf.shape):
+            raise ValueError(
+                f'truth shape {tuple(truth.shape)} does not match '
+                f'teacher_conf shape {_shape(teacher_conf)}')
+        self._truth = truth
         self._teacher_conf = teacher_conf
         self._is_pseudo = is_pseudo.bool()
         self._has_context = True
@@ -284,6 +194,7 @@ class DMTLoss(nn.Module):
         """Forget the context set by :meth:`set_pseudo_context`."""
         self._teacher_conf = None
         self._is_pseudo = None
+        self._truth = None
         self._has_context = False
 
     def forward(self,
@@ -318,9 +229,16 @@ class DMTLoss(nn.Module):
             teacher_conf = _pad_like_label(
                 to_device_async(self._teacher_conf, device), label)
             is_pseudo = to_device_async(self._is_pseudo, device)
-        loss, stats = _dmt_loss(cls_score, label, teacher_conf, is_pseudo,
-                                self.gamma1, self.gamma2, ignore_index,
-                                weight, self.dynamic)
+        loss, stats, rule, pseudo = _dmt_loss(cls_score, label, teacher_conf,
+                                              is_pseudo, self.gamma1,
+                                              self.gamma2, ignore_index,
+                                              weight, self.dynamic)
+        self.last_weight_hist = None
+        if self._truth is not None and rule is not None:
+            truth = _pad_like_label(
+                to_device_async(self._truth, cls_score.device), label, 255)
+            self.last_weight_hist = weight_truth_hist(
+                rule.rule_weight, pseudo, label, truth, 255)
         if not self._has_context:
             self.last_stats = None
         elif stats is None:  # a context without pseudo-labelled samples
@@ -347,6 +265,10 @@ _STAT_KEYS = dict(
     disagree='dmt_disagree',
     student_wins='dmt_student_wins',
     pseudo_ratio='dmt_pseudo_ratio')
+
+
+def _shape(t: Optional[Tensor]):
+    return None if t is None else tuple(t.shape)
 
 
 @contextmanager

@@ -168,11 +168,15 @@ class DMTRule(NamedTuple):
         valid (Tensor): bool, the target is not ignored.
         disagree (Tensor): bool, ``argmax p != y`` (False where ignored).
         student_wins (Tensor): bool, ``disagree`` and ``max p > c_t``.
+        rule_weight (Tensor): float32, the dynamic weight the rule gives
+            (``weight`` itself when ``dynamic``; with ``dynamic=False`` the
+            weight it would have given, for the diagnostics).
     """
     weight: Tensor
     valid: Tensor
     disagree: Tensor
     student_wins: Tensor
+    rule_weight: Tensor
 
 
 @torch.no_grad()
@@ -201,7 +205,7 @@ def dmt_rule(student_logits: Tensor,
             are unchanged). Defaults to True.
 
     Returns:
-        DMTRule: ``(weight, valid, disagree, student_wins)``.
+        DMTRule: ``(weight, valid, disagree, student_wins, rule_weight)``.
     """
     logits = student_logits.detach()
     if logits.dtype in (torch.float16, torch.bfloat16):
@@ -213,16 +217,14 @@ def dmt_rule(student_logits: Tensor,
     teacher_conf = teacher_conf.to(device=probs.device, dtype=probs.dtype)
     disagree = (decision != safe_label) & valid
     student_wins = disagree & (conf_s > teacher_conf)
-    if dynamic:
-        p_y = probs.gather(1, safe_label.unsqueeze(1)).squeeze(1)
-        if gamma1 == gamma2:  # every published setting
-            weight = p_y.pow(gamma1)
-        else:
-            weight = torch.where(disagree, p_y.pow(gamma2), p_y.pow(gamma1))
-        weight = weight.masked_fill(student_wins | ~valid, 0.0)
+    p_y = probs.gather(1, safe_label.unsqueeze(1)).squeeze(1)
+    if gamma1 == gamma2:  # every published setting
+        rule_weight = p_y.pow(gamma1)
     else:
-        weight = valid.to(probs.dtype)
-    return DMTRule(weight, valid, disagree, student_wins)
+        rule_weight = torch.where(disagree, p_y.pow(gamma2), p_y.pow(gamma1))
+    rule_weight = rule_weight.masked_fill(student_wins | ~valid, 0.0)
+    weight = rule_weight if dynamic else valid.to(probs.dtype)
+    return DMTRule(weight, valid, disagree, student_wins, rule_weight)
 
 
 def dmt_rule_stats(rule: DMTRule, mask: Tensor) -> Dict[str, Tensor]:

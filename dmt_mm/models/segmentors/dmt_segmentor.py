@@ -15,25 +15,7 @@ from torch import Tensor
 
 from dmt_mm.models.losses.dmt_loss import DMTLoss
 from .per_model_preprocessor import PerModelDataPreProcessor
-
-
-class _StateBank(nn.Module):
-    """Buffers mirroring a module's ``state_dict`` (names included).
-
-    Holds the weights of the model that is not in the student slot. Only
-    buffers: the optimizer never sees them and DDP is told to ignore them.
-    """
-
-    def __init__(self, state: Dict[str, Tensor]) -> None:
-        super().__init__()
-        for name, tensor in state.items():
-            *path, leaf = name.split('.')
-            module = self
-            for part in path:
-                if not hasattr(module, part):
-                    module.add_module(part, nn.Module())
-                module = getattr(module, part)
-            module.register_buffer(leaf, tensor.detach().clone())
+from .state_bank import StateBank
 
 
 @MODELS.register_module()
@@ -45,13 +27,17 @@ class DMTSegmentor(BaseModel):
     weights (parameters and BN statistics) live in ``self.bank`` as buffers.
     :meth:`activate` swaps the two by copying tensors in place, so optimizer
     and DDP references stay valid. The mutual procedure of
-    :class:`DMTTrainLoop` drives the swaps; ``state_dict`` holds both models and ``active_index``, so a
-    checkpoint resumes (or tests) either model.
+    :class:`DMTTrainLoop` drives the swaps; ``state_dict`` holds both models
+    and ``active_index``, so a checkpoint resumes (or tests) either model.
 
     During training a batch may mix labelled samples and pseudo-labelled ones
     (meta key ``is_pseudo``, teacher confidence in ``data_sample.
-    teacher_conf``); the segmentor hands both to every :class:`DMTLoss` of the
-    student through its batch context, so any MMSeg decode head works.
+    teacher_conf``, hidden truth, where known, in ``true_sem_seg``); the
+    segmentor hands them to every :class:`DMTLoss` of the student through its
+    batch context, so any MMSeg decode head works. After each such ``loss``,
+    ``last_weight_hist`` holds the first DMTLoss's weight histogram of right
+    and wrong pseudo labels (None without the truth), which
+    :class:`~dmt_mm.engine.MutualTrainingHook` adds to the stage report.
 
     Each model has its own data preprocessor: the ``data_preprocessor`` of
     its segmentor config (``segmentor`` merged with ``model_overrides[name]``).
@@ -143,12 +129,13 @@ class DMTSegmentor(BaseModel):
             # persistent state, so the state dict layout is unchanged)
             self.student.data_preprocessor = self.data_preprocessor
             self.register_load_state_dict_post_hook(_route_after_load)
-        self.bank = _StateBank(self.student.state_dict())
+        self.bank = StateBank(self.student.state_dict())
         self.register_buffer('active_index', torch.zeros((), dtype=torch.long))
         self._dmt_losses: List[DMTLoss] = [
             m for m in self.student.modules() if isinstance(m, DMTLoss)
         ]
         self._warned_no_dmt_loss = False
+        self.last_weight_hist: Optional[Tensor] = None
         # DDP must neither broadcast nor reduce the stored model.
         self._ddp_params_and_buffers_to_ignore = [
             f'bank.{n}' for n, _ in self.bank.named_buffers()
@@ -262,27 +249,32 @@ class DMTSegmentor(BaseModel):
                            'predict and tensor mode')
 
     def _pseudo_context(self, data_samples: SampleList
-                        ) -> Tuple[Optional[Tensor], Tensor]:
+                        ) -> Tuple[Optional[Tensor], Tensor, Optional[Tensor]]:
+        """Teacher confidence ``(N, H, W)``, pseudo flags ``(N, )`` and the
+        hidden truth ``(N, H, W)`` (255 where unknown; None if no sample
+        has it), padded to the (padded) label size."""
         is_pseudo = torch.tensor(
             [bool(ds.metainfo.get('is_pseudo', False)) for ds in data_samples],
             dtype=torch.bool)
         if not is_pseudo.any():
-            return None, is_pseudo
-        confs = []
+            return None, is_pseudo, None
+        confs, truths = [], []
         for ds, pseudo in zip(data_samples, is_pseudo.tolist()):
-            gt_shape = tuple(ds.gt_sem_seg.shape)
+            gt = ds.gt_sem_seg.data[0]
             if 'teacher_conf' in ds:
-                conf = ds.teacher_conf.data[0].float()
-                if tuple(conf.shape) != gt_shape:
-                    conf = F.pad(conf, (0, gt_shape[1] - conf.shape[1], 0,
-                                        gt_shape[0] - conf.shape[0]))
+                conf = _pad_to(ds.teacher_conf.data[0].float(), gt, 0)
             elif pseudo:
                 raise KeyError('a pseudo-labelled sample has no teacher_conf;'
                                ' its pipeline must end with PackDMTSegInputs')
             else:
-                conf = ds.gt_sem_seg.data.new_zeros(gt_shape, dtype=torch.float)
+                conf = gt.new_zeros(gt.shape, dtype=torch.float)
             confs.append(conf)
-        return torch.stack(confs), is_pseudo.to(confs[0].device)
+            truths.append(
+                _pad_to(ds.true_sem_seg.data[0].long(), gt, 255) if
+                'true_sem_seg' in ds else gt.new_full(gt.shape, 255).long())
+        truth = torch.stack(truths) if any(
+            'true_sem_seg' in ds for ds in data_samples) else None
+        return torch.stack(confs), is_pseudo.to(confs[0].device), truth
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Student loss on a (possibly mixed) batch.
@@ -298,7 +290,8 @@ class DMTSegmentor(BaseModel):
             and ``dmt_student_wins`` (logged, not optimised) when the batch
             has pseudo-labelled samples.
         """
-        teacher_conf, is_pseudo = self._pseudo_context(data_samples)
+        teacher_conf, is_pseudo, truth = self._pseudo_context(data_samples)
+        self.last_weight_hist = None
         if teacher_conf is None:
             return self.student.loss(inputs, data_samples)
         if not self._dmt_losses and not self._warned_no_dmt_loss:
@@ -306,7 +299,7 @@ class DMTSegmentor(BaseModel):
                           'trained with full weight (plain self-training)')
             self._warned_no_dmt_loss = True
         for m in self._dmt_losses:
-            m.set_pseudo_context(teacher_conf, is_pseudo)
+            m.set_pseudo_context(teacher_conf, is_pseudo, truth)
         try:
             losses = self.student.loss(inputs, data_samples)
         finally:
@@ -315,6 +308,7 @@ class DMTSegmentor(BaseModel):
         if self._dmt_losses and self._dmt_losses[0].last_stats:
             for k, v in self._dmt_losses[0].last_stats.items():
                 losses[k] = v
+            self.last_weight_hist = self._dmt_losses[0].last_weight_hist
         return losses
 
     def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
@@ -323,6 +317,14 @@ class DMTSegmentor(BaseModel):
 
     def _forward(self, inputs: Tensor, data_samples=None):
         return self.student(inputs, data_samples, mode='tensor')
+
+
+def _pad_to(x: Tensor, gt: Tensor, value) -> Tensor:
+    """Pad ``x`` ``(H', W')`` right/bottom to ``gt``'s ``(H, W)``."""
+    if x.shape == gt.shape:
+        return x
+    return F.pad(x, (0, gt.shape[1] - x.shape[1], 0, gt.shape[0] - x.shape[0]),
+                 value=value)
 
 
 def _same_cfg(a, b) -> bool:
