@@ -27,7 +27,7 @@ _base_ = [
 custom_imports = dict(imports=['dmt_mm'], allow_failed_imports=False)
 
 # the label budget (docs/benchmarks/PROTOCOL.md: chosen on held-out scenes)
-num_labeled = '{{$DMT_BUDGET:20}}'
+num_labeled = '{{$DMT_BUDGET:80}}'
 labeled = f'splits/pool_labeled{num_labeled}_{_base_.split}'
 
 # The 64x64 scenes at twice their size: ImageNet features need objects larger

@@ -18,7 +18,7 @@
 _base_ = ['./dmt_wrn10-2_digits-50.py']
 
 # the label budget (PROTOCOL.md: chosen on held-out digits)
-num_labeled = '{{$DMT_BUDGET:20}}'
+num_labeled = '{{$DMT_BUDGET:30}}'
 train_dataloader = dict(
     dataset=dict(
         labeled=dict(
