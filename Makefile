@@ -1,10 +1,12 @@
 # One command for the main job, one for the tests (see README.md).
 #   make demo   set up .venv if needed, build the bundled digit scenes, run a
-#               real DMT job (two DeepLab-v2 models, phase 0 + 5 phases),
+#               real DMT job (two ImageNet-pretrained EfficientNet-Lite0
+#               DeepLab-v2 models, phase 0 + 5 phases, 80 labelled scenes),
 #               evaluate the final checkpoint, print the per-phase table and
 #               plot the run (WORK_DIR/plots/*.png).
 #   make demo-cls  the classification chain on the bundled handwritten digits
-#               (WideResNet, phase 0 + 5 phases), evaluated the same way.
+#               (WideResNet, phase 0 + 5 phases, 30 labelled digits of the
+#               pool), evaluated the same way.
 #   make test   set up .venv if needed, run the test suite (CI: .ci/run).
 #   make test-torch2.1  the same on the second tested stack (torch 2.1.2,
 #               numpy 1) in .venv-torch2.1 (tools/setup_env.sh --stack
@@ -13,11 +15,11 @@
 #               for mmcv's CUDA ops, --check to check the machine first).
 PY := .venv/bin/python
 PY_TORCH21 := .venv-torch2.1/bin/python
-CONFIG ?= configs/dmt/dmt_deeplabv2-r18_digit-scenes.py
-WORK_DIR ?= work_dirs/dmt_deeplabv2-r18_digit-scenes
+CONFIG ?= configs/dmt/dmt_deeplabv2-lite0_digit-scenes.py
+WORK_DIR ?= work_dirs/dmt_deeplabv2-lite0_digit-scenes
 DATA_DIR ?= data/digit_scenes
-CLS_CONFIG ?= configs/dmt/dmt_wrn10-2_digits-50.py
-CLS_WORK_DIR ?= work_dirs/dmt_wrn10-2_digits-50
+CLS_CONFIG ?= configs/dmt/dmt_wrn10-2_digits-pool.py
+CLS_WORK_DIR ?= work_dirs/dmt_wrn10-2_digits-pool
 CLS_DATA_DIR ?= data/digits_cls
 PYTEST_ARGS ?=
 SETUP_ARGS ?=
