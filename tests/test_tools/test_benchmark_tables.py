@@ -1,17 +1,20 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
-"""The README's "Does it work?" tables say what docs/benchmarks/*.json says.
+"""The benchmark tables say what docs/benchmarks/*.json says.
 
 The JSON files are written by ``tools/analysis_tools/benchmark_ssl.py`` from
-real runs; the README tables are typed from them. Each table's first header
+real runs; the tables of the README's "Does it work?" section and of
+docs/benchmarks/README.md are typed from them. Each table's first header
 cell names the task (`` `seg` ``, `` `cls` `` ...: the JSON's file name), each row's first cell the
 tool's method name (`` `dmt` ``); the mean ± std and every seed's value must be
 the JSON's, rounded to two decimals, and a method with runs in the JSON must
 have its row. A method without runs may only be listed as not run. DMT's
 phase 0 (the mean of its models' phase-0 val per seed) has a row whose first
-cell reads ``(`dmt`'s phase 0 ...``, checked the same way. The README's
-``benchmark_ssl.py`` commands are run: without training (``--dry-run``, and
-the real configs checked as the tool checks them before training) or, for
-``--report-only``, on a copy of the committed JSON, which they must rebuild.
+cell reads ``(`dmt`'s phase 0 ...``, checked the same way. The
+``benchmark_ssl.py`` commands of that README section and of the
+"Reproduce" section of docs/benchmarks/README.md are run: without training
+(``--dry-run``, and the real configs checked as the tool checks them before
+training) or, for ``--report-only``, on a copy of the committed JSON, which
+they must rebuild.
 """
 import json
 import re
@@ -26,6 +29,16 @@ from conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = 'Does it work? DMT against its alternatives at equal compute'
+BENCH_README = REPO / 'docs' / 'benchmarks' / 'README.md'
+#: Where the tables are: (file, its section or None for the whole file).
+DOCS = {'README': (REPO / 'README.md', SECTION),
+        'benchmarks': (BENCH_README, None)}
+
+
+def _doc_text(doc: str) -> str:
+    path, section = DOCS[doc]
+    text = path.read_text()
+    return _section(text, section) if section else text
 
 
 def _section(text: str, title: str) -> str:
@@ -46,21 +59,22 @@ def _table(text: str, task: str):
                 rows.append(cells)
             continue
         if rows and f'`{task}`' in rows[0][0]:
-            assert found is None, f'two README tables for {task}'
+            assert found is None, f'two tables for {task}'
             found = rows
         rows = []
-    assert found is not None, f'no table headed `{task}` in "{SECTION}"'
+    assert found is not None, f'no table headed `{task}`'
     return found
 
 
 TASKS = sorted(p.stem for p in (REPO / 'docs' / 'benchmarks').glob('*.json'))
 
 
+@pytest.mark.parametrize('doc', sorted(DOCS))
 @pytest.mark.parametrize('task', TASKS)
-def test_readme_table_matches_json(task):
+def test_table_matches_json(task, doc):
     data = json.loads((REPO / 'docs' / 'benchmarks' /
                        f'{task}.json').read_text())
-    rows = _table(_section((REPO / 'README.md').read_text(), SECTION), task)
+    rows = _table(_doc_text(doc), task)
     header, body = rows[0], rows[1:]
     seed_cols = {int(m.group(1)): i for i, c in enumerate(header)
                  if (m := re.fullmatch(r'seed (\d+)', c))}
@@ -79,7 +93,7 @@ def test_readme_table_matches_json(task):
             if row is not None:
                 assert 'not run' in ' '.join(row), row
             continue
-        assert row is not None, f'README has no row for {task} {method}'
+        assert row is not None, f'{doc} has no row for {task} {method}'
         std = '-' if stats['std'] is None else f'{stats["std"]:.2f}'
         assert row[stat_col] == f'{stats["mean"]:.2f} ± {std}', (method, row)
         for seed, col in seed_cols.items():
@@ -91,7 +105,7 @@ def test_readme_table_matches_json(task):
             int(s) for s in stats['values'])
     phase0 = [row for row in body if row[0].startswith("(`dmt`'s phase 0")]
     if _phase0(data):
-        assert len(phase0) == 1, f'README has no `dmt` phase-0 row for {task}'
+        assert len(phase0) == 1, f'{doc} has no `dmt` phase-0 row for {task}'
         _check_row(phase0[0], header, _phase0(data))
 
 
@@ -123,17 +137,19 @@ def test_table_parser_needs_the_task_header():
 TOOL = 'tools/analysis_tools/benchmark_ssl.py'
 
 
-def _readme_commands():
+def _documented_commands():
     """The argv (after the script) of every benchmark_ssl.py line of the
-    README's "Does it work?" section, its comment cut off."""
-    text = _section((REPO / 'README.md').read_text(), SECTION)
+    README's "Does it work?" section and of the "Reproduce" section of
+    docs/benchmarks/README.md, its comment cut off."""
+    text = (_doc_text('README') +
+            _section(BENCH_README.read_text(), 'Reproduce'))
     return [shlex.split(line.split('#')[0])[2:] for line in text.splitlines()
             if line.startswith(f'.venv/bin/python {TOOL} ')]
 
 
-def test_readme_benchmark_commands_run(tmp_path, capsys):
+def test_documented_benchmark_commands_run(tmp_path, capsys):
     bench = load_tool(TOOL, 'benchmark_ssl_readme')
-    commands = _readme_commands()
+    commands = _documented_commands()
     assert len(commands) >= 3, commands
     for argv in commands:
         args = bench.parse_args(argv)

@@ -2,7 +2,7 @@
 """The set-up scripts without building mmcv: tools/setup_env.sh's checks
 (Python range, C++ compiler, nvcc, disk space), the wheel cache (atomic
 publish, validation of a corrupt or half-written wheel), the build progress
-filter, the README's manual-install commands. The build script itself:
+filter, the manual-install commands of docs/getting_started.md. The build script itself:
 test_mmcv_build.py; the stacks (--stack, --pins), the Makefile and
 .ci/run: test_stacks.py."""
 import importlib.util
@@ -261,11 +261,12 @@ def test_progress_filter_output_and_log(tmp_path):
     assert len(units) == 2 and '1/4' in units[0] and '4/4' in units[1]
 
 
-# ------------------------------------------------- README: manual install
+# ---------------------------------- docs/getting_started.md: manual install
 def _manual_install_block() -> str:
-    text = (REPO / 'README.md').read_text()
-    section = text[text.index('## Manual install'):]
-    section = section[:section.index('\n## ', 1)]
+    text = (REPO / 'docs' / 'getting_started.md').read_text()
+    section = text[text.index('\n## Manual install'):]
+    end = section.find('\n## ', 1)
+    section = section[:end if end >= 0 else len(section)]
     return re.search(r'```bash\n(.*?)```', section, re.S).group(1)
 
 

@@ -49,7 +49,8 @@ def _split(argv, python='python'):
 
 
 def test_slurm_train(srun):
-    """The README's line: GPUS=16 on two nodes of 8, extra srun options."""
+    """The line of docs/train_test_export.md: GPUS=16 on two nodes of 8,
+    extra srun options."""
     got = srun('slurm_train.sh', 'gpu', 'dmt_voc', 'cfg.py', 'work_dirs/x',
                '--amp', '--cfg-options', 'train_cfg.max_iters=3',
                GPUS='16', SRUN_ARGS='--time=8:00:00 --quotatype=auto')
