@@ -1,7 +1,8 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """The parts of the bundled digit converters (tools/dataset_converters/):
-digit_build.py and digit_scene_splits.py. The whole converter is tested in
-tests/test_datasets/test_digit_scenes.py."""
+digit_build.py, digit_scene_splits.py and digits_cls_splits.py. The whole
+converters are tested in tests/test_datasets/test_digit_scenes.py and
+tests/test_tools/test_cls_data_tools.py."""
 import json
 import os
 import os.path as osp
@@ -15,6 +16,7 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / 'tools' / 'dataset_converters'))
 import digit_build  # noqa: E402
 import digit_scene_splits  # noqa: E402
+import digits_cls_splits  # noqa: E402
 
 
 def _touch(path, data=b'old'):
@@ -108,3 +110,41 @@ def test_check_pool_args():
     with pytest.raises(ValueError, match='label budget 30'):
         digit_scene_splits.check_pool_args(30, (0, ), 6, (30, ), 0)
 
+
+def test_digits_cls_annotation_lists():
+    targets = np.repeat(np.arange(10), 6)
+    train, val = digits_cls_splits.split_train_val(targets, 2, 0)
+    assert np.bincount(targets[val]).tolist() == [2] * 10
+    pool = dict(heldout=train[:3].tolist(), pool=train[3:].tolist())
+    ann = digits_cls_splits.annotation_lists(train, val, targets, [10, 20],
+                                             [1], pool)
+    assert sorted(ann) == sorted([
+        'meta/classes.txt', 'meta/train.txt', 'meta/val.txt',
+        'meta/labeled_10_seed1.txt', 'meta/unlabeled_10_seed1.txt',
+        'meta/labeled_20_seed1.txt', 'meta/unlabeled_20_seed1.txt',
+        'meta/heldout.txt', 'meta/pool.txt'
+    ])
+    assert ann['meta/classes.txt'] == [str(c) for c in range(10)]
+    i = int(val[0])
+    assert f'val/{targets[i]}/{i:04d}.png {targets[i]}' in ann['meta/val.txt']
+    for n in (10, 20):
+        lab = ann[f'meta/labeled_{n}_seed1.txt']
+        unl = ann[f'meta/unlabeled_{n}_seed1.txt']
+        assert lab == sorted(lab) and len(lab) == n
+        assert sorted(lab + unl) == ann['meta/train.txt']
+    assert set(ann['meta/labeled_10_seed1.txt']) < set(
+        ann['meta/labeled_20_seed1.txt'])
+    assert len(ann['meta/heldout.txt']) == 3
+
+
+def test_digits_cls_check_args():
+    assert digits_cls_splits.check_args((100, 50, 100), 3, 50, 0) == (
+        [50, 100], [3])
+    with pytest.raises(ValueError, match='^num_labeled must list at least'):
+        digits_cls_splits.check_args((), (0, ), 50, 0)
+    with pytest.raises(ValueError, match='^seeds must list at least one'):
+        digits_cls_splits.check_args((50, ), (), 50, 0)
+    with pytest.raises(ValueError, match='^seed must be >= 0, but got -2$'):
+        digits_cls_splits.check_args((50, ), (-2, ), 50, 0)
+    with pytest.raises(ValueError, match='split_seed must be >= 0'):
+        digits_cls_splits.check_args((50, ), (0, ), 50, -1)
