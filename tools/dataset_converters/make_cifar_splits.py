@@ -43,21 +43,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from arg_checks import int_list  # noqa: E402
+from class_balanced import balanced_subsets  # noqa: E402
 from converter_cli import add_subset_args, call_from_cli  # noqa: E402
 import split_files  # noqa: E402
 
 NUM_CLASSES = 10
 BASE_FOLDER = 'cifar-10-batches-py'
 TRAIN_FILES = tuple(f'data_batch_{i}' for i in range(1, 6))
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f'{name} must be an int, but got {value!r} of type '
-                        f'{type(value).__name__}')
-    if value < minimum:
-        raise ValueError(f'{name} must be >= {minimum}, but got {value}')
-    return int(value)
 
 
 def _expected_md5() -> Dict[str, str]:
@@ -127,11 +120,7 @@ def check_sizes(num_labeled: Sequence[int], labels: np.ndarray) -> List[int]:
             multiple of the 10 classes, or a class has fewer than ``N / 10``
             images (e.g. a class is missing); the message shows the value.
     """
-    if isinstance(num_labeled, (int, np.integer)):
-        num_labeled = [num_labeled]
-    num_labeled = [_check_int('num_labeled', n, 1) for n in num_labeled]
-    if not num_labeled:
-        raise ValueError('num_labeled must list at least one size')
+    num_labeled = int_list('num_labeled', num_labeled, 1, 'size')
     counts = np.bincount(labels, minlength=NUM_CLASSES)
     for n in num_labeled:
         if n > len(labels):
@@ -165,15 +154,10 @@ def make_splits(labels: np.ndarray, num_labeled: Sequence[int],
         dict[int, tuple[np.ndarray, np.ndarray]]: Per size, the sorted
         labelled and unlabelled indices.
     """
-    rng = np.random.default_rng(seed)
-    perms = [
-        rng.permutation(np.flatnonzero(labels == c))
-        for c in range(NUM_CLASSES)
-    ]
+    subsets = balanced_subsets(np.arange(len(labels)), labels, num_labeled,
+                               np.random.default_rng(seed), NUM_CLASSES)
     out = {}
-    for n in num_labeled:
-        labeled = np.sort(
-            np.concatenate([p[:n // NUM_CLASSES] for p in perms]))
+    for n, labeled in subsets.items():
         mask = np.ones(len(labels), dtype=bool)
         mask[labeled] = False
         out[n] = (labeled, np.flatnonzero(mask))
@@ -212,11 +196,7 @@ def make_cifar_splits(data_root: str,
         dict: ``out_dir``, ``num_train``, ``num_labeled``, ``seeds`` and
         ``files`` (the written file names).
     """
-    if isinstance(seeds, (int, np.integer)):
-        seeds = [seeds]
-    seeds = sorted(set(_check_int('seed', s, 0) for s in seeds))
-    if not seeds:
-        raise ValueError('seeds must list at least one seed')
+    seeds = sorted(set(int_list('seeds', seeds, 0, 'seed', name='seed')))
     labels = load_train_labels(data_root, check_md5=check_md5)
     num_labeled = check_sizes(num_labeled, labels)
     out_dir = str(out_dir) if out_dir else osp.join(str(data_root), 'meta')
