@@ -202,6 +202,7 @@ class DMTImageClassifier(ImageClassifier):
         labels, teacher_conf, is_pseudo = unpack_cls_targets(
             data_samples, inputs.device)
         stats = None
+        self.head.last_weight_hist = None  # a labelled-only batch has none
         # Under SyncBN every rank must run the same forwards.
         if teacher_conf is not None or self._has_sync_bn():
             logits = self._unmixed_logits(inputs)
