@@ -24,7 +24,8 @@ def load_tool(relpath: str, name: str):
 @pytest.fixture(scope='session')
 def tiny_scenes(tmp_path_factory):
     """40 train / 12 val digit scenes of 48x48 (4 + 4 labelled), with a
-    held-out part of 8 and the pool recipes' budget of 20 (split seed 0)."""
+    held-out part of 8 and a pool budget of 20 (split seed 0; tests pick it
+    with ``DMT_BUDGET=20``)."""
     conv = load_tool('tools/dataset_converters/digit_scenes.py',
                      'digit_scenes_converter_fixture')
     root = str(tmp_path_factory.mktemp('tiny_scenes'))

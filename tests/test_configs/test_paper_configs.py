@@ -504,8 +504,12 @@ FACTOR = {'voc': 0.1, 'cityscapes': 1 / 16, 'digit_scenes': 1.0}
 
 @pytest.mark.slow
 @pytest.mark.parametrize('path', BUNDLED)
-def test_every_stage_runs_on_tiny_data(path, request, tmp_path, fast_cpu):
+def test_every_stage_runs_on_tiny_data(path, request, tmp_path, fast_cpu,
+                                      monkeypatch):
     from mmengine.runner import Runner
+    # The pool recipes read their label budget from $DMT_BUDGET (default
+    # 80, more than the tiny pool holds); the fixture writes budget 20.
+    monkeypatch.setenv('DMT_BUDGET', '20')
     cfg = _load(REPO / path)
     if not _is_segmentation(cfg):
         pytest.skip('not a segmentation config (classification configs '
