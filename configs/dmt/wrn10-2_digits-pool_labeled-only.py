@@ -2,7 +2,7 @@
 # the same WRN-10-2 classifier (phase 0's initialisation), augmentation,
 # mixup loss, EMA and batch size, trained on the chain's labelled digits for
 # as many iterations as the whole chain, under one cosine schedule; the EMA
-# model is validated every 400 iterations.
+# model is validated at the end of every chain stage's length.
 #
 #   python tools/train.py configs/dmt/wrn10-2_digits-pool_labeled-only.py
 # Other labelled subsets: DMT_SPLIT=1 (.. 4) python tools/train.py ...
@@ -22,7 +22,7 @@ train_dataloader = dict(
         pipeline=_base_.train_pipeline))
 train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=num_iters,
-    val_interval=400)
+    val_interval=dmt.phase_iters)
 param_scheduler = [
     dict(
         type='CosineAnnealingLR',
