@@ -31,7 +31,10 @@ def _load_config(path: str, options=(), env=None):
 
 
 def read_final(work_dir: str, spec: dict, method: str):
-    """The final value(s) of a run, or None while it is not complete.
+    """The final value(s) of a run, or None while it is not complete (a
+    DMT-style run: until every model has a stage of the last phase that the
+    config dumped into the work dir names; a supervised run: until val is
+    logged at ``max_iters``).
 
     Returns:
         dict | None: ``final`` (float; two models: the mean of A and B),
@@ -52,9 +55,18 @@ def read_final(work_dir: str, spec: dict, method: str):
             raise ValueError(f'{path}: metric={summary.get("metric")!r}, '
                              f'expected {metric!r}')
         stages = [dict(s, iters=s.get('iters')) for s in summary['stages']]
-        finals = {}
+        finals, last = {}, {}
         for s in sorted(stages, key=lambda s: s['phase']):
             finals[s['model'] or 'chain'] = s['val']
+            last[s['model'] or 'chain'] = s['phase']
+        # The summary grows stage by stage: a run is complete when every
+        # model has its last DMT phase (the dumped config's keep_ratios).
+        dumped = osp.join(work_dir, osp.basename(config))
+        if osp.isfile(dumped):
+            phases = len(_load_config(dumped).train_cfg.get('keep_ratios',
+                                                            ()))
+            if not last or min(last.values()) < phases:
+                return None
         if not finals or None in finals.values():
             raise ValueError(f'{path}: a last phase has no val: {finals}')
         return dict(final=statistics.mean(finals.values()), finals=finals,
