@@ -45,6 +45,7 @@ def read_final(work_dir: str, spec: dict, method: str):
     """
     config, _, source = spec['methods'][method]
     metric = spec['metric']
+    dumped = osp.join(work_dir, osp.basename(config))  # by the Runner
     if source == 'dmt':
         path = osp.join(work_dir, 'dmt_summary.json')
         if not osp.isfile(path):
@@ -61,7 +62,6 @@ def read_final(work_dir: str, spec: dict, method: str):
             last[s['model'] or 'chain'] = s['phase']
         # The summary grows stage by stage: a run is complete when every
         # model has its last DMT phase (the dumped config's keep_ratios).
-        dumped = osp.join(work_dir, osp.basename(config))
         if osp.isfile(dumped):
             phases = len(_load_config(dumped).train_cfg.get('keep_ratios',
                                                             ()))
@@ -71,7 +71,6 @@ def read_final(work_dir: str, spec: dict, method: str):
             raise ValueError(f'{path}: a last phase has no val: {finals}')
         return dict(final=statistics.mean(finals.values()), finals=finals,
                     stages=stages)
-    dumped = osp.join(work_dir, osp.basename(config))
     if not osp.isfile(dumped):
         return None
     max_iters = _load_config(dumped).train_cfg.get('max_iters')
