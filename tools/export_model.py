@@ -33,6 +33,7 @@ def export(config: str, checkpoint: str, out: str, model_name=None,
     from mmengine.config import Config
     from mmengine.runner import save_checkpoint
 
+    from dmt_mm.models.segmentors import dmt_model_state
     from dmt_mm.utils.checkpoint import load_checkpoint_safely
     cfg = Config.fromfile(config)
     if cfg.model.get('type') != 'DMTSegmentor':
@@ -49,10 +50,7 @@ def export(config: str, checkpoint: str, out: str, model_name=None,
     if 'active_index' not in state:
         raise KeyError(f'{checkpoint} is not a DMTSegmentor checkpoint (no '
                        'active_index)')
-    active = names[int(state['active_index'])]
-    prefix = 'student.' if name == active else 'bank.'
-    plain = {k[len(prefix):]: v for k, v in state.items()
-             if k.startswith(prefix)}
+    plain = dmt_model_state(state, name, names)
     meta = dict(ckpt.get('meta', {}))
     out_meta = dict(dmt_model=name, dmt_source=osp.abspath(checkpoint))
     if 'dataset_meta' in meta:
