@@ -134,9 +134,12 @@ class DMTReport:
                 return r
         return {}
 
-    def finish_stage(self, stage, runner=None) -> dict:
+    def finish_stage(self, stage, runner=None,
+                     phase0_from: Optional[str] = None) -> dict:
         """The stage's row (diagnostics summed over ranks); recorded. With
-        a runner, its scalars and the monitor's warnings are logged."""
+        a runner, its scalars and the monitor's warnings are logged. A
+        phase-0 stage loaded from a checkpoint (``train_cfg.phase0_from``)
+        names it in the row's ``phase0_from``."""
         sums = torch.zeros(len(TRAIN_STATS) + 1, dtype=torch.float64)
         if self._sums is not None:
             sums[:-1] = self._sums.double().cpu()
@@ -154,6 +157,8 @@ class DMTReport:
             keep_ratio=stage.keep_ratio,
             iters=stage.length,
             val=self.last_val)
+        if phase0_from is not None:
+            row['phase0_from'] = phase0_from
         if stage.phase >= 1:
             lab = self.labelling_for(stage.phase, stage.model)
             row['kept_ratio'] = lab.get('kept_ratio')
@@ -235,6 +240,15 @@ def _fmt_row(h: dict, q: str) -> tuple:
             num('val'))
 
 
+def format_value(v) -> str:
+    """One value of a stage row, as the log line of a stage end shows it."""
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return 'nan' if math.isnan(v) else f'{v:.4g}'
+    return str(v)
+
+
 def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
     """The per-stage table printed at the end of a DMT run.
 
@@ -255,4 +269,5 @@ def format_summary(history: List[dict], metric: str = 'mIoU') -> str:
     return table.get_string()
 
 
-__all__ = ['DMTReport', 'format_summary', 'TRAIN_STATS', 'TRUTH_STATS']
+__all__ = ['DMTReport', 'format_summary', 'format_value', 'TRAIN_STATS',
+           'TRUTH_STATS']

@@ -12,7 +12,10 @@ draw of a DMT run is seeded from where it happens:
   seed and restores Python's, NumPy's and torch's global generators after it;
 - the training loop seeds the global generators of one iteration (dropout,
   mixup's ``lam`` and permutation, ...) with mmengine's ``set_random_seed``
-  and a :func:`derive_seed` of ``(seed, rank, iteration)``.
+  and a :func:`derive_seed` of ``(seed, rank, stage, position in the
+  stage)``: not of the absolute iteration, so that a run whose phase 0 was
+  loaded (``train_cfg.phase0_from``, no phase-0 iterations) repeats the
+  run that trained it.
 """
 import random
 from contextlib import contextmanager

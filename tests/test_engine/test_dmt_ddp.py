@@ -10,9 +10,11 @@ import sys
 import copy
 
 import pytest
+import torch
 from mmengine.runner import Runner
 
 from conftest import REPO, fast_cpu_context
+from dmt_mm.utils.checkpoint import load_checkpoint_safely
 from test_dmt_end_to_end import tiny_cfg
 
 
@@ -22,13 +24,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
-    work = str(tmp_path / 'ddp')
-    cfg = tiny_cfg(tiny_scenes, work, keep_ratios=(1.0, ))
-    cfg.train_dataloader.batch_size = 2
-    cfg.train_dataloader.sampler.batch_size = 2
-    cfg_path = str(tmp_path / 'ddp_cfg.py')
+def _torchrun(cfg, tmp_path, name: str) -> None:
+    """Train ``cfg`` with tools/train.py in 2 gloo processes."""
+    cfg_path = str(tmp_path / name)
     cfg.dump(cfg_path)
     # faulthandler prints every thread's Python stack if a rank aborts
     env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1',
@@ -42,9 +40,18 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
                           capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         # keep the whole log: the tail alone hides where a rank died
-        with open(osp.join(str(tmp_path), 'torchrun.log'), 'w') as f:
+        with open(osp.join(str(tmp_path), f'{name}.log'), 'w') as f:
             f.write(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+
+@pytest.mark.slow
+def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
+    work = str(tmp_path / 'ddp')
+    cfg = tiny_cfg(tiny_scenes, work, keep_ratios=(1.0, ))
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.sampler.batch_size = 2
+    _torchrun(cfg, tmp_path, 'ddp_cfg.py')
     summary = json.load(open(osp.join(work, 'dmt_summary.json')))
     assert [(r['model'], r['phase']) for r in summary['stages']] == [
         ('A', 0), ('B', 0), ('A', 1), ('B', 1)]
@@ -82,6 +89,20 @@ def test_two_process_run_shards_labelling(tiny_scenes, tmp_path):
                     open(osp.join(one_set, name), 'rb') as b:
                 assert a.read() == b.read(), (model, name)
 
+    # Under DDP too, a run whose phase 0 is loaded from this run's stage
+    # checkpoints (train_cfg.phase0_from) ends where this run ends.
+    loaded = str(tmp_path / 'ddp_loaded')
+    cfg2 = copy.deepcopy(cfg)
+    cfg2.work_dir = loaded
+    cfg2.train_cfg.phase0_from = {
+        m: osp.join(work, f'phase0_{m}.pth') for m in 'AB'}
+    _torchrun(cfg2, tmp_path, 'ddp_loaded_cfg.py')
+    for model in ('A', 'B'):
+        a, b = (load_checkpoint_safely(osp.join(w, f'phase1_{model}.pth'))
+                ['state_dict'] for w in (work, loaded))
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), model
+
 
 @pytest.mark.slow
 def test_two_process_classification_chain(digits_cls_root, tmp_path):
@@ -92,18 +113,7 @@ def test_two_process_classification_chain(digits_cls_root, tmp_path):
     work = str(tmp_path / 'ddp_cls')
     cfg = tiny_cls_cfg(digits_cls_root, work)
     cfg.train_cfg.keep_ratios = (0.5, 1.0)
-    cfg_path = str(tmp_path / 'ddp_cls_cfg.py')
-    cfg.dump(cfg_path)
-    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1',
-               MASTER_PORT=str(_free_port()), PYTHONFAULTHANDLER='1')
-    cmd = [
-        sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
-        '--nproc_per_node=2', f'--master_port={env["MASTER_PORT"]}',
-        str(REPO / 'tools/train.py'), cfg_path, '--launcher', 'pytorch'
-    ]
-    proc = subprocess.run(cmd, cwd=str(tmp_path), env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    _torchrun(cfg, tmp_path, 'ddp_cls_cfg.py')
     summary = json.load(open(osp.join(work, 'dmt_summary.json')))
     assert [r['phase'] for r in summary['stages']] == [0, 1, 2]
     for phase, kept in ((1, N_UNLABELED // 2), (2, N_UNLABELED)):

@@ -38,8 +38,8 @@ KILLS = [
 ]
 
 
-def _config(root: str, tmp_path) -> str:
-    cfg = tiny_cfg(root, 'unused')
+def _config(root: str, tmp_path, **train_cfg) -> str:
+    cfg = tiny_cfg(root, 'unused', **train_cfg)
     cfg.custom_imports = dict(
         imports=['dmt_mm', 'fault_points'], allow_failed_imports=False)
     cfg.custom_hooks = cfg.custom_hooks + [dict(type='FaultHook')]
@@ -48,7 +48,8 @@ def _config(root: str, tmp_path) -> str:
     # data workers, as in the demo: their seeds must not matter
     cfg.train_dataloader.update(num_workers=2, persistent_workers=True)
     cfg.log_level = 'INFO'
-    path = str(tmp_path / 'tiny_dmt.py')
+    path = str(tmp_path / ('tiny_dmt_loaded.py' if train_cfg else
+                           'tiny_dmt.py'))
     cfg.dump(path)
     return path
 
@@ -143,3 +144,44 @@ def test_killed_anywhere_and_resumed_run_ends_exactly(tiny_scenes, tmp_path):
     # the two sets they point to
     entries = os.listdir(osp.join(work, 'pseudo_labels'))
     assert len(entries) == 4 and not any('tmp' in e for e in entries)
+
+
+# with train_cfg.phase0_from: phase0_A, phase0_B loaded at iteration 0, then
+# phase1_A [0,3) phase1_B [3,6) phase2_A [6,9) phase2_B [9,12)
+LOADED_KILLS = [
+    ('save:phase0_B.pth', 'phase0_A.pth'),  # between the loaded stages
+    ('iter:4', 'phase1_A.pth'),  # in phase 1
+    ('iter:7', 'phase1_B.pth'),
+]
+
+
+def _same_weights(a: str, b: str) -> None:
+    sa, sb = _state(a)['state_dict'], _state(b)['state_dict']
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), (a, b, k)
+
+
+@pytest.mark.slow
+def test_run_from_loaded_phase0_killed_and_resumed_ends_exactly(
+        tiny_scenes, tmp_path):
+    trained = str(tmp_path / 'trains_phase0')
+    assert _train(_config(tiny_scenes, tmp_path), trained) == 'finished'
+    cfg = _config(tiny_scenes, tmp_path, phase0_from={
+        m: osp.join(trained, f'phase0_{m}.pth') for m in 'AB'})
+    ref = str(tmp_path / 'loaded')
+    assert _train(cfg, ref) == 'finished'
+    work = str(tmp_path / 'loaded_killed')
+    for i, (fault, resumes_from) in enumerate(LOADED_KILLS):
+        assert _train(cfg, work, fault, resume=i > 0) == 'killed', fault
+        last = open(osp.join(work, 'last_checkpoint')).read().strip()
+        assert osp.basename(last) == resumes_from, fault
+    assert _train(cfg, work, resume=True) == 'finished'
+    for name in ('phase2_A.pth', 'phase2_B.pth'):
+        _same_weights(osp.join(ref, name), osp.join(work, name))
+        # and the run that trained phase 0 itself ends there too
+        _same_weights(osp.join(trained, name), osp.join(work, name))
+    assert open(osp.join(work, 'dmt_summary.json'), 'rb').read() == open(
+        osp.join(ref, 'dmt_summary.json'), 'rb').read()
+    for model in ('A', 'B'):
+        assert _pseudo_set(work, model) == _pseudo_set(trained, model)

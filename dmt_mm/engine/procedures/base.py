@@ -18,6 +18,8 @@ class BaseProcedure:
 
     The loop calls :meth:`check` when it is built, :meth:`before_run` when
     training starts, :meth:`start_stage` when a stage begins (or is resumed),
+    :meth:`load_stage` instead for a phase-0 stage whose weights
+    :meth:`load_phase0` put in place (``train_cfg.phase0_from``),
     :meth:`before_iter` before every iteration, and saves
     :meth:`state_dict` in every checkpoint. A subclass
     implements :meth:`prepare_stage`: the labelling, model swap and dataset
@@ -57,14 +59,18 @@ class BaseProcedure:
                 for g in self.runner.optim_wrapper.param_groups
             ]
 
-    def start_stage(self, stage) -> None:
-        """Prepare ``stage``; restart optimization unless resumed inside it."""
-        resumed = self.started_stage == stage.index
-        if not resumed and stage.index != self.started_stage + 1:
+    def _check_next(self, stage) -> None:
+        if stage.index != self.started_stage + 1:
             raise RuntimeError(
                 f'DMT state is at stage {self.started_stage} but the loop is '
                 f'at stage {stage.index} ({stage.name}); was the checkpoint '
                 'written by a different schedule?')
+
+    def start_stage(self, stage) -> None:
+        """Prepare ``stage``; restart optimization unless resumed inside it."""
+        resumed = self.started_stage == stage.index
+        if not resumed:
+            self._check_next(stage)
         self.prepare_stage(stage, resumed)
         if resumed:
             self.runner.logger.info(f'DMT: resumed inside stage {stage.name}')
@@ -77,7 +83,27 @@ class BaseProcedure:
             msg += f', keep ratio {stage.keep_ratio}'
         self.runner.logger.info(msg)
 
+    def load_stage(self, stage, source: str) -> None:
+        """Enter phase-0 stage ``stage`` whose weights were loaded
+        (``train_cfg.phase0_from``, see :meth:`load_phase0`), not trained:
+        no optimization restart, no iteration."""
+        self._check_next(stage)
+        self.prepare_stage(stage, False)
+        self.started_stage = stage.index
+        self.runner.logger.info(
+            f'DMT: stage {stage.name}: weights from {source} '
+            '(train_cfg.phase0_from), not trained')
+
     def prepare_stage(self, stage, resumed: bool) -> None:
+        raise NotImplementedError
+
+    def phase0_template(self) -> dict:
+        """The state dict a phase-0 checkpoint must fit (override)."""
+        raise NotImplementedError
+
+    def load_phase0(self, states: dict) -> None:
+        """Put the phase-0 weights ``{model: state dict}`` in place
+        (override)."""
         raise NotImplementedError
 
     def labels_at(self, stage) -> bool:

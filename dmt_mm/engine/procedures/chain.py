@@ -96,6 +96,17 @@ class ChainProcedure(BaseProcedure):
             head.set_gamma_progress(self.runner.iter - stage.begin,
                                     stage.length)
 
+    # -------------------------------------------------------------- phase 0
+    def phase0_template(self) -> dict:
+        return self.model.state_dict()
+
+    def load_phase0(self, states: dict) -> None:
+        """The loaded weights become the model and, with an ``EMAHook``,
+        its EMA model: the teacher of phase 1."""
+        self.model.load_state_dict(states[None])
+        if self.ema_hook is not None:
+            self.ema_hook.ema_model.module.load_state_dict(states[None])
+
     # ------------------------------------------------------------ labelling
     def label(self, stage) -> dict:
         """The previous phase's EMA model labels the unlabelled set."""

@@ -95,6 +95,18 @@ class MutualProcedure(BaseProcedure):
                 f'of phase {stage.phase - 1}.')
         dataset.set_pseudo_source(directory)
 
+    # -------------------------------------------------------------- phase 0
+    def phase0_template(self) -> dict:
+        return self.model.student.state_dict()
+
+    def load_phase0(self, states: dict) -> None:
+        """Load each model's phase-0 weights into its slot (in place)."""
+        model = self.model
+        for name, state in states.items():
+            model.activate(name)
+            model.student.load_state_dict(state)
+        model.activate(model.model_names[0])
+
     # ------------------------------------------------------------ labelling
     def label_for(self, target: str, stage) -> dict:
         """One labelling pass producing the phase's pseudo labels of

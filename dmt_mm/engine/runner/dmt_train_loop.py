@@ -1,6 +1,5 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 import bisect
-import math
 from typing import Dict, Optional, Sequence, Union
 
 from mmengine.dist import get_rank
@@ -12,10 +11,11 @@ from torch.utils.data import DataLoader
 from dmt_mm.engine.hooks import MutualTrainingHook
 from dmt_mm.engine.procedures import (TEACHERS, ChainProcedure,
                                       MutualProcedure)
-from dmt_mm.engine.reporting import DMTReport, format_summary
+from dmt_mm.engine.reporting import DMTReport, format_summary, format_value
 from dmt_mm.utils.curriculum import check_keep_ratios
 from dmt_mm.utils.randomness import derive_seed
-from .schedule import (Stage, build_stages, check_choice, check_one_of,
+from .phase0_from import check_phase0_from, load_phase0_states
+from .schedule import (Stage, build_stages, check_loop_args,
                        check_train_setup, same_loader)
 from .selection import SELECTIONS, StageSelection
 
@@ -58,6 +58,11 @@ class DMTTrainLoop(IterBasedTrainLoop):
             :class:`LabeledPseudoSampler`.
         phase0_iters (int, optional): Iterations of each phase-0 stage.
         phase0_epochs (float, optional): Or epochs over the labelled set.
+        phase0_from (dict | str, optional): Start from models already
+            trained: ``dict(A=ckpt, B=ckpt)`` (mutual) or one checkpoint
+            (chain), loaded, validated and saved as the phase-0 stages,
+            which take no iteration (phase-0 lengths ignored; see
+            :mod:`~dmt_mm.engine.runner.phase0_from`). Defaults to None.
         phase_iters (int, optional): Iterations of each DMT stage.
         phase_epochs (float, optional): Or epochs over the pseudo-labelled
             set (DMT's definition of an epoch; in classification the samples
@@ -106,6 +111,7 @@ class DMTTrainLoop(IterBasedTrainLoop):
                  dataloader: Union[DataLoader, Dict],
                  phase0_iters: Optional[int] = None,
                  phase0_epochs: Optional[float] = None,
+                 phase0_from: Optional[Union[dict, str]] = None,
                  phase_iters: Optional[int] = None,
                  phase_epochs: Optional[float] = None,
                  keep_ratios: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
@@ -121,35 +127,17 @@ class DMTTrainLoop(IterBasedTrainLoop):
                  save_stage_checkpoints: bool = True,
                  select: str = 'last',
                  monitor: Optional[dict] = None) -> None:
-        check_choice('procedure', procedure, tuple(PROCEDURES))
-        if teacher is None:
-            teacher = 'self' if procedure == 'chain' else 'partner'
-        check_choice('teacher', teacher, TEACHERS)
-        check_choice('select', select, SELECTIONS)
-        if select == 'best' and (procedure != 'mutual' or not val_interval):
-            raise ValueError(
-                "train_cfg.select='best' keeps each stage's best validated "
-                "weights: it needs procedure='mutual' and a val_interval, got "
-                f'procedure={procedure!r}, val_interval={val_interval!r}')
-        if procedure == 'chain' and teacher != 'self':
-            raise ValueError(
-                "train_cfg.teacher='partner' needs two models; the chain "
-                "(procedure='chain') is taught by its own EMA model: set "
-                "teacher='self'")
+        teacher = check_loop_args(
+            procedure=procedure, procedures=tuple(PROCEDURES),
+            teacher=teacher, teachers=TEACHERS, select=select,
+            selections=SELECTIONS, val_interval=val_interval,
+            phase0_iters=phase0_iters, phase0_epochs=phase0_epochs,
+            phase0_from=phase0_from, phase_iters=phase_iters,
+            phase_epochs=phase_epochs, dmt_lr=dmt_lr,
+            label_batch_size=label_batch_size,
+            label_num_workers=label_num_workers)
         self.keep_ratios = check_keep_ratios(keep_ratios,
                                              'train_cfg.keep_ratios')
-        check_one_of('phase0_iters', phase0_iters, 'phase0_epochs',
-                     phase0_epochs)
-        check_one_of('phase_iters', phase_iters, 'phase_epochs', phase_epochs)
-        if dmt_lr is not None and not dmt_lr > 0:
-            raise ValueError(
-                f'train_cfg.dmt_lr must be positive, got {dmt_lr!r}')
-        if not isinstance(label_batch_size, int) or label_batch_size < 1:
-            raise ValueError('train_cfg.label_batch_size must be a positive '
-                             f'int, got {label_batch_size!r}')
-        if not isinstance(label_num_workers, int) or label_num_workers < 0:
-            raise ValueError('train_cfg.label_num_workers must be an int >= '
-                             f'0, got {label_num_workers!r}')
         # max_iters is set below, once the dataset gives the stage lengths
         super().__init__(runner, dataloader, max_iters=1, val_begin=1)
         self.teacher = teacher
@@ -167,11 +155,14 @@ class DMTTrainLoop(IterBasedTrainLoop):
         self.procedure.check()
         names = ((None, ) if procedure == 'chain' else tuple(
             self.procedure.model.model_names))
+        self.phase0_from = None if phase0_from is None else \
+            check_phase0_from(phase0_from, procedure, names, runner.cfg)
         self.stages = build_stages(
             names, len(self.keep_ratios), self.dataloader.dataset,
             self.dataloader.sampler, runner.world_size,
             dict(phase0_iters=phase0_iters, phase0_epochs=phase0_epochs,
-                 phase_iters=phase_iters, phase_epochs=phase_epochs),
+                 phase_iters=phase_iters, phase_epochs=phase_epochs,
+                 phase0_loaded=self.phase0_from is not None),
             self.keep_ratios)
         self._max_iters = self.stages[-1].end
         self.val_interval = val_interval or self._max_iters + 1
@@ -186,7 +177,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
         self.selection = StageSelection(select, self.report.metric)
         print_log(
             'DMT schedule: ' + ', '.join(
-                f'{s.name}[{s.begin}:{s.end})' for s in self.stages),
+                f'{s.name}[{s.begin}:{s.end})' if s.length else
+                f'{s.name}[loaded]' for s in self.stages),
             logger='current')
 
     # --------------------------------------------------------------- stages
@@ -213,13 +205,15 @@ class DMTTrainLoop(IterBasedTrainLoop):
         self.dataloader.sampler.set_stage(stage.index, self._iter - stage.begin)
         self.dataloader_iterator = iter(self.dataloader)
 
-    def _seed_iteration(self) -> None:
-        """Seed the global generators from (seed, iteration): dropout,
-        mixup and every other draw of the training step do not depend on
-        the process's history, so a resumed run repeats them exactly."""
+    def _seed_iteration(self, stage: Stage) -> None:
+        """Seed the global generators from (seed, stage, position): the
+        draws of a training step (dropout, mixup) depend neither on the
+        process's history (a resumed run repeats them) nor on how long
+        phase 0 was (a ``phase0_from`` run repeats the one it came from)."""
         rand = self.runner.cfg.get('randomness') or {}
         rank = get_rank() if rand.get('diff_rank_seed', False) else 0
-        set_random_seed(derive_seed(self.runner.seed, rank, self._iter))
+        set_random_seed(derive_seed(self.runner.seed, rank, stage.index,
+                                    self._iter - stage.begin))
 
     # ------------------------------------------------------------------ run
     def run(self):
@@ -241,6 +235,8 @@ class DMTTrainLoop(IterBasedTrainLoop):
             last = self.stage_at(self._iter - 1)
             if last.end == self._iter and self.finished_stage < last.index:
                 self._end_stage(last)  # saved before its end was processed
+        if self.phase0_from and self.finished_stage < len(self.phase0_from) - 1:
+            self._load_phase0()  # stages 0..models-1 are phase 0
         while self._iter < self._max_iters and not self.stop_training:
             stage = self.current_stage
             if self._running_stage != stage.index:
@@ -254,7 +250,7 @@ class DMTTrainLoop(IterBasedTrainLoop):
                 self.restart_dataloader(stage)
                 self._running_stage = stage.index
             self.procedure.before_iter(stage)
-            self._seed_iteration()
+            self._seed_iteration(stage)
             runner.model.train()
             self.run_iter(next(self.dataloader_iterator))
             if self._iter == stage.end:
@@ -285,7 +281,23 @@ class DMTTrainLoop(IterBasedTrainLoop):
                            'again')
         self.runner.logger.info('; '.join(msg))
 
-    def _end_stage(self, stage: Stage) -> None:
+    def _load_phase0(self) -> None:
+        """Phase 0 from ``train_cfg.phase0_from``: load every model's
+        weights, then end each phase-0 stage as if it had trained them
+        (validation, record, stage checkpoint)."""
+        self.procedure.load_phase0(load_phase0_states(
+            self.phase0_from, self.procedure.phase0_template(),
+            getattr(self.procedure.model, 'model_names', ())))
+        for stage in self.stages:
+            if stage.phase == 0 and stage.index > self.finished_stage:
+                source = self.phase0_from[stage.model]
+                self.report.start_stage()
+                self.selection.start_stage()
+                self.procedure.load_stage(stage, source)
+                self._end_stage(stage, phase0_from=source)
+
+    def _end_stage(self, stage: Stage,
+                   phase0_from: Optional[str] = None) -> None:
         runner = self.runner
         if self.val_per_stage and runner.val_loop is not None:
             runner.val_loop.run()
@@ -297,9 +309,9 @@ class DMTTrainLoop(IterBasedTrainLoop):
                 f'DMT: stage {stage.name} ends with its best weights '
                 f'(iteration {best["iter"]}, {self.report.metric} '
                 f'{best["value"]:.4g}; train_cfg.select=\'best\')')
-        row = self.report.finish_stage(stage, runner)
+        row = self.report.finish_stage(stage, runner, phase0_from)
         runner.logger.info(f'DMT: stage {stage.name} done: ' + ', '.join(
-            f'{k}={_fmt(v)}' for k, v in row.items()))
+            f'{k}={format_value(v)}' for k, v in row.items()))
         self.finished_stage = stage.index
         runner.call_hook('after_train_stage', stage=stage)
         self.report.write(runner.work_dir)
@@ -333,14 +345,6 @@ class DMTTrainLoop(IterBasedTrainLoop):
         self.finished_stage = int(state['finished_stage'])
         self.report.load_state_dict(state['report'])
         self.selection.load_state_dict(state.get('selection', {}))
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return '-'
-    if isinstance(v, float):
-        return 'nan' if math.isnan(v) else f'{v:.4g}'
-    return str(v)
 
 
 __all__ = ['DMTTrainLoop', 'PROCEDURES']

@@ -49,26 +49,26 @@ def build_stages(names: Sequence[Optional[str]], num_phases: int, dataset,
         lengths (dict): ``phase0_iters`` or ``phase0_epochs`` (epochs over
             the model's phase-0 labelled set) and ``phase_iters`` or
             ``phase_epochs`` (epochs over the pseudo-labelled samples the
-            phase's keep ratio serves).
+            phase's keep ratio serves); ``phase0_loaded`` (phase 0 comes
+            from ``train_cfg.phase0_from``: its stages take 0 iterations).
         keep_ratios (Sequence[float]): One per DMT phase.
     """
     stages, begin = [], 0
     for phase in range(num_phases + 1):
         for i, name in enumerate(names):
             ratio = keep_ratios[phase - 1] if phase else None
-            if phase == 0:
-                n = lengths['phase0_iters']
-                if n is None:
-                    n = math.ceil(lengths['phase0_epochs'] *
-                                  dataset.num_labeled(i, 0) /
-                                  (sampler.batch_size * world_size))
+            if phase == 0 and lengths.get('phase0_loaded'):
+                n = 0  # train_cfg.phase0_from: loaded, not trained
+            elif phase == 0:
+                n = lengths['phase0_iters'] or math.ceil(
+                    lengths['phase0_epochs'] * dataset.num_labeled(i, 0) /
+                    (sampler.batch_size * world_size))
             else:
-                n = lengths['phase_iters']
-                if n is None:
-                    n = math.ceil(lengths['phase_epochs'] *
-                                  dataset.num_pseudo_samples(ratio) /
-                                  (sampler.num_pseudo * world_size))
-            n = max(1, int(n))
+                n = lengths['phase_iters'] or math.ceil(
+                    lengths['phase_epochs'] *
+                    dataset.num_pseudo_samples(ratio) /
+                    (sampler.num_pseudo * world_size))
+            n = n and max(1, int(n))
             stages.append(
                 Stage(len(stages), name, phase, ratio, begin, begin + n))
             begin += n
@@ -83,6 +83,42 @@ def check_one_of(name_a, a, name_b, b) -> None:
     value, name = (a, name_a) if a is not None else (b, name_b)
     if not value > 0:
         raise ValueError(f'train_cfg.{name} must be positive, got {value!r}')
+
+
+def check_loop_args(procedure, procedures, teacher, teachers, select,
+                    selections, val_interval, phase0_iters, phase0_epochs,
+                    phase0_from, phase_iters, phase_epochs, dmt_lr,
+                    label_batch_size, label_num_workers) -> str:
+    """Check the settings of :class:`DMTTrainLoop` (``train_cfg``) once,
+    when the loop is built; returns the teacher (its default resolved)."""
+    check_choice('procedure', procedure, procedures)
+    if teacher is None:
+        teacher = 'self' if procedure == 'chain' else 'partner'
+    check_choice('teacher', teacher, teachers)
+    check_choice('select', select, selections)
+    if select == 'best' and (procedure != 'mutual' or not val_interval):
+        raise ValueError(
+            "train_cfg.select='best' keeps each stage's best validated "
+            "weights: it needs procedure='mutual' and a val_interval, got "
+            f'procedure={procedure!r}, val_interval={val_interval!r}')
+    if procedure == 'chain' and teacher != 'self':
+        raise ValueError(
+            "train_cfg.teacher='partner' needs two models; the chain "
+            "(procedure='chain') is taught by its own EMA model: set "
+            "teacher='self'")
+    if phase0_from is None:  # else phase 0 is loaded, its length unused
+        check_one_of('phase0_iters', phase0_iters, 'phase0_epochs',
+                     phase0_epochs)
+    check_one_of('phase_iters', phase_iters, 'phase_epochs', phase_epochs)
+    if dmt_lr is not None and not dmt_lr > 0:
+        raise ValueError(f'train_cfg.dmt_lr must be positive, got {dmt_lr!r}')
+    if not isinstance(label_batch_size, int) or label_batch_size < 1:
+        raise ValueError('train_cfg.label_batch_size must be a positive '
+                         f'int, got {label_batch_size!r}')
+    if not isinstance(label_num_workers, int) or label_num_workers < 0:
+        raise ValueError('train_cfg.label_num_workers must be an int >= '
+                         f'0, got {label_num_workers!r}')
+    return teacher
 
 
 def check_train_setup(cfg, dataloader) -> None:
@@ -121,8 +157,6 @@ def check_train_setup(cfg, dataloader) -> None:
             'while saving could not be resumed; use 2 or more, or -1')
 
 
-
-
 def same_loader(loader: DataLoader) -> DataLoader:
     """A new DataLoader with ``loader``'s dataset, sampler and settings."""
     kwargs = dict(
@@ -153,5 +187,5 @@ def check_choice(name: str, value, choices) -> None:
                          f'got {value!r}')
 
 
-__all__ = ['Stage', 'build_stages', 'check_choice', 'check_one_of',
-           'check_train_setup', 'same_loader']
+__all__ = ['Stage', 'build_stages', 'check_choice', 'check_loop_args',
+           'check_one_of', 'check_train_setup', 'same_loader']
