@@ -2,147 +2,21 @@
 """tools/analysis_tools/benchmark_ssl.py: commands, skip/resume, statistics,
 JSON and chart.
 
-The runs are made by a small fake ``train.py`` (``--train-script``) that
-takes the real CLI and writes real-format outputs: the config dumped into
-the work dir as the Runner does (with ``--cfg-options`` merged), mmengine's
-``<timestamp>/vis_data/scalars.json`` and ``dmt_summary.json``, with values
-given per ``<task>/<method>/seed<S>`` in ``$FAKE_VALUES``; it appends every
-call to ``$FAKE_CALLS`` and, for ``$FAKE_CRASH``, leaves a ``last_checkpoint``
-and exits 3 unless resumed.
+The runs are made by the fake ``train.py`` of test_benchmark_fake.py
+(``--train-script``), which takes the real CLI and writes real-format
+outputs. The statistics, claims and charts of the report half are tested in
+test_benchmark_report.py, one phase 0 per seed and ``--jobs`` in
+test_benchmark_phase0.py.
 """
-import copy
 import json
 import math
 import os
 import shutil
-import sys
 
 import pytest
 
-from conftest import REPO, load_tool
-
-bench = load_tool('tools/analysis_tools/benchmark_ssl.py', 'benchmark_ssl')
-
-FAKE_TRAIN = r'''
-import argparse, json, os, os.path as osp, sys
-p = argparse.ArgumentParser()
-p.add_argument('config')
-p.add_argument('--work-dir')
-p.add_argument('--resume', nargs='?', const='auto')
-p.add_argument('--cfg-options', nargs='+', default=[])
-a = p.parse_args()
-wd = a.work_dir
-key = '/'.join(wd.rstrip('/').split('/')[-3:])
-with open(os.environ['FAKE_CALLS'], 'a') as f:
-    f.write(json.dumps(dict(key=key, argv=sys.argv[1:],
-                            split=os.environ.get('DMT_SPLIT'))) + '\n')
-value = json.load(open(os.environ['FAKE_VALUES']))[key]
-os.makedirs(wd, exist_ok=True)
-stamp = f'20240101_{len(os.listdir(wd)):06d}'
-os.makedirs(osp.join(wd, stamp, 'vis_data'))
-if os.environ.get('FAKE_CRASH') == key and not a.resume:
-    with open(osp.join(wd, 'last_checkpoint'), 'w') as f:
-        f.write(osp.join(wd, 'iter_10.pth'))
-    sys.exit(3)
-if isinstance(value, dict):  # a DMT-style run: {model: last-phase val}
-    metric = open(a.config).read().split("fake_metric = '")[1].split("'")[0]
-    stages = [dict(model=None if m == 'chain' else m, phase=k,
-                   val=v - 5 * (2 - k), iters=30 if k == 0 else 10)
-              for k in range(3) for m, v in value.items()]
-    with open(osp.join(wd, 'dmt_summary.json'), 'w') as f:
-        json.dump(dict(metric=metric, stages=stages, labelling={}), f)
-else:  # a supervised run: val every 10 iterations, `value` at the end
-    from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(a.config)
-    opt = argparse.ArgumentParser()
-    opt.add_argument('--o', nargs='+', action=DictAction)
-    cfg.merge_from_dict(opt.parse_args(['--o', *a.cfg_options]).o)
-    cfg.dump(osp.join(wd, osp.basename(a.config)))
-    n = cfg.train_cfg.max_iters
-    with open(osp.join(wd, stamp, 'vis_data', 'scalars.json'), 'w') as f:
-        for step in range(10, n + 1, 10):
-            f.write(json.dumps(dict(loss=1.0, iter=step, step=step)) + '\n')
-            val = value if step == n else value - 3
-            f.write(json.dumps({cfg.fake_metric: val, 'step': step}) + '\n')
-'''
-
-DMT_CFG = """fake_metric = '{metric}'
-model = dict(type='DMTSegmentor', segmentor=dict(decode_head=dict(
-    loss_decode=dict(type='DMTLoss'))), head=dict(type='DMTClsHead'))
-train_cfg = dict(type='DMTTrainLoop', teacher='partner')
-"""
-SUP_CFG = """fake_metric = '{metric}'
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=20, val_interval=10)
-default_hooks = dict(logger=dict(type='LoggerHook',
-                                 log_metric_by_epoch=False))
-"""
-#: final val per run: DMT-style {model: val}, supervised a float.
-#: seg finals (mean of A and B): supervised 40 42 44, self-training 44 45 49,
-#: mutual-ce 47 47 50, dmt 50 51 52.
-SEG_VALUES = {
-    'supervised/seed0': 40.0, 'supervised/seed1': 42.0,
-    'supervised/seed2': 44.0,
-    'self-training/seed0': dict(A=43.0, B=45.0),
-    'self-training/seed1': dict(A=45.0, B=45.0),
-    'self-training/seed2': dict(A=48.0, B=50.0),
-    'mutual-ce/seed0': dict(A=46.0, B=48.0),
-    'mutual-ce/seed1': dict(A=47.0, B=47.0),
-    'mutual-ce/seed2': dict(A=50.0, B=50.0),
-    'dmt/seed0': dict(A=49.0, B=51.0), 'dmt/seed1': dict(A=51.0, B=51.0),
-    'dmt/seed2': dict(A=52.0, B=52.0),
-    'oracle/seed0': 60.0, 'oracle/seed1': 62.0, 'oracle/seed2': 64.0,
-}
-#: cls: supervised 80 81 82, chain-ce 90 92 94, dmt 85 90 95.
-CLS_VALUES = {
-    'supervised/seed0': 80.0, 'supervised/seed1': 81.0,
-    'supervised/seed2': 82.0,
-    'chain-ce/seed0': dict(chain=90.0), 'chain-ce/seed1': dict(chain=92.0),
-    'chain-ce/seed2': dict(chain=94.0),
-    'dmt/seed0': dict(chain=85.0), 'dmt/seed1': dict(chain=90.0),
-    'dmt/seed2': dict(chain=95.0),
-    'oracle/seed0': 98.0, 'oracle/seed1': 98.0, 'oracle/seed2': 98.0,
-}
-
-
-@pytest.fixture
-def fake(tmp_path, monkeypatch):
-    """Tiny configs in place of the demo ones (method options unchanged),
-    the fake train script and its environment."""
-    tasks = copy.deepcopy(bench.TASKS)
-    for task, spec in tasks.items():
-        for method, (config, options, source) in spec['methods'].items():
-            text = SUP_CFG if source == 'scalars' else DMT_CFG
-            path = tmp_path / 'configs' / f'{task}_{source}.py'
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text.format(metric=spec['metric']))
-            spec['methods'][method] = (str(path), options, source)
-    monkeypatch.setattr(bench, 'TASKS', tasks)
-    script = tmp_path / 'fake_train.py'
-    script.write_text(FAKE_TRAIN)
-    values = tmp_path / 'values.json'
-    values.write_text(json.dumps({
-        f'{task}/{key}': v
-        for task, table in (('seg', SEG_VALUES), ('cls', CLS_VALUES))
-        for key, v in table.items()}))
-    monkeypatch.setenv('FAKE_VALUES', str(values))
-    monkeypatch.setenv('FAKE_CALLS', str(tmp_path / 'calls.jsonl'))
-    monkeypatch.setenv('PYTHONPATH', REPO.as_posix())
-    out = tmp_path / 'out'
-
-    def run(task, *extra):
-        return bench.main([
-            task, '--out', str(out), '--train-script', str(script),
-            '--json', str(tmp_path / f'{task}.json'),
-            '--png', str(tmp_path / f'{task}.png'), *extra
-        ])
-
-    def calls():
-        path = tmp_path / 'calls.jsonl'
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines()]
-
-    return run, calls, tmp_path, out
+from conftest import REPO
+from test_benchmark_fake import bench, fake  # noqa: F401 (a fixture)
 
 
 def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
@@ -156,24 +30,29 @@ def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
     for s in (0, 5):
         pre = f'DMT_SPLIT={s} python tools/train.py'
         tail = f'seed{s} --cfg-options randomness.seed={s}'
+        # dmt trains phase 0 first; self-training and mutual-ce load it
+        phase0 = ' '.join(f'train_cfg.phase0_from.{m}={out}/seg/dmt/seed{s}/'
+                          f'phase0_{m}.pth' for m in 'AB')
         expected += [
             f'{pre} configs/dmt/deeplabv2-lite0_digit-scenes_labeled-only.py'
             f' --work-dir {out}/seg/supervised/{tail}',
-            f'{pre} {seg} --work-dir {out}/seg/self-training/{tail} '
-            'train_cfg.teacher=self',
-            f'{pre} {seg} --work-dir {out}/seg/mutual-ce/{tail} '
-            'model.segmentor.decode_head.loss_decode.dynamic=False',
             f'{pre} {seg} --work-dir {out}/seg/dmt/{tail}',
+            f'{pre} {seg} --work-dir {out}/seg/self-training/{tail} '
+            f'train_cfg.teacher=self {phase0}',
+            f'{pre} {seg} --work-dir {out}/seg/mutual-ce/{tail} '
+            f'model.segmentor.decode_head.loss_decode.dynamic=False {phase0}',
             f'{pre} configs/dmt/deeplabv2-lite0_digit-scenes_oracle.py '
             f'--work-dir {out}/seg/oracle/{tail}',
         ]
     assert capsys.readouterr().out.splitlines() == expected
 
-    # cls, with one complete and one interrupted run
+    # cls, with one complete run (whose phase 0 chain-ce loads) and one
+    # interrupted run
     os.makedirs(f'{out}/cls/dmt/seed0')
     with open(f'{out}/cls/dmt/seed0/dmt_summary.json', 'w') as f:
         json.dump(dict(metric='accuracy/top1',
                        stages=[dict(model=None, phase=0, val=70.0)]), f)
+    open(f'{out}/cls/dmt/seed0/phase0.pth', 'w').close()
     os.makedirs(f'{out}/cls/chain-ce/seed0')
     open(f'{out}/cls/chain-ce/seed0/last_checkpoint', 'w').close()
     pre = 'DMT_SPLIT=0 python tools/train.py'
@@ -188,7 +67,8 @@ def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
             f'{pre} {sup} --work-dir {out}/cls/supervised/seed0 {tail}',
         ] + (['# interrupted, needs --resume:'] if not flag else []) + [
             f'{pre} {cls} --work-dir {out}/cls/chain-ce/seed0 {resume}{tail} '
-            'model.head.dynamic=False',
+            'model.head.dynamic=False '
+            f'train_cfg.phase0_from={out}/cls/dmt/seed0/phase0.pth',
         ]
 
 
@@ -214,15 +94,20 @@ def test_selection_runs_validate_on_the_heldout_part(tmp_path, monkeypatch,
 
 
 def test_portable_records_hold_no_path_of_the_machine():
-    run = dict(work_dir='/data/bench/seg/dmt/seed0', attempts=[], command=(
-        f'DMT_SPLIT=0 /opt/venv/bin/python {REPO}/tools/train.py '
-        f'{REPO}/configs/x.py --work-dir /data/bench/seg/dmt/seed0 '
-        '--cfg-options randomness.seed=0'))
+    phase0 = 'train_cfg.phase0_from.A=/data/bench/seg/dmt/seed0/phase0_A.pth'
+    run = dict(work_dir='/data/bench/seg/mutual-ce/seed0', attempts=[],
+               cfg_options=['randomness.seed=0', phase0], command=(
+                   f'DMT_SPLIT=0 /opt/venv/bin/python {REPO}/tools/train.py '
+                   f'{REPO}/configs/x.py --work-dir '
+                   '/data/bench/seg/mutual-ce/seed0 --cfg-options '
+                   f'randomness.seed=0 {phase0}'))
     got = bench.portable(run, '/data/bench')
-    assert got['work_dir'] == 'seg/dmt/seed0'
+    assert got['work_dir'] == 'seg/mutual-ce/seed0'
+    rel = 'train_cfg.phase0_from.A=seg/dmt/seed0/phase0_A.pth'
+    assert got['cfg_options'] == ['randomness.seed=0', rel]
     assert got['command'] == (
         'DMT_SPLIT=0 python tools/train.py configs/x.py --work-dir '
-        'seg/dmt/seed0 --cfg-options randomness.seed=0')
+        f'seg/mutual-ce/seed0 --cfg-options randomness.seed=0 {rel}')
 
 
 def test_bad_method_is_refused():
@@ -244,8 +129,8 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
         assert opts[0] == f'randomness.seed={seed}'
         assert opts[-1] == 'train_cfg.max_iters=30' and '--resume' not in opts
     assert [c['key'] for c in made[:5]] == [
-        'seg/supervised/seed0', 'seg/self-training/seed0',
-        'seg/mutual-ce/seed0', 'seg/dmt/seed0', 'seg/oracle/seed0']
+        'seg/supervised/seed0', 'seg/dmt/seed0', 'seg/self-training/seed0',
+        'seg/mutual-ce/seed0', 'seg/oracle/seed0']
     table = capsys.readouterr().out
     assert 'ddof=1' in table
     assert ('dmt beats supervised: +10.00 +9.00 +8.00 (seeds 0 1 2); mean '
@@ -287,8 +172,9 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     assert [s['val'] for s in dmt0['stages']] == [39, 41, 44, 46, 49, 51]
     assert dmt0['env'] == {'DMT_SPLIT': '0'}
     assert dmt0['command'].endswith('randomness.seed=0 train_cfg.max_iters=30')
-    assert dmt0['machine'] == os.uname().nodename
-    assert dmt0['cpu_count'] == os.cpu_count() and dmt0['wall_time_s'] > 0
+    assert dmt0['machine']['hostname'] == os.uname().nodename
+    assert dmt0['machine']['cpu_count'] == os.cpu_count()
+    assert 'cpu_count' not in dmt0 and dmt0['wall_time_s'] > 0
     assert dmt0['start'] and dmt0['attempts'][0]['rc'] == 0
     assert dmt0['commit'] and len(dmt0['commit']) == 40
     assert isinstance(dmt0['dirty'], bool)
@@ -402,100 +288,3 @@ def test_config_errors_come_before_any_run(fake, broken, message):
     with pytest.raises((KeyError, ValueError), match=message):
         run('seg', '--seeds', '0')
     assert calls() == []
-
-
-def test_comparisons_pair_the_seeds_both_methods_ran():
-    runs = [dict(method=m, seed=s, final=v) for m, s, v in [
-        ('supervised', 0, 38.0), ('supervised', 1, 46.0),
-        ('supervised', 2, 44.0), ('self-training', 0, 40.0),
-        ('dmt', 0, 41.0), ('dmt', 1, 45.0), ('dmt', 2, 44.0)]]
-    summary, comp = bench.summarize('seg', runs)
-    # self-training ran seed 0 only: compared with DMT's seed 0 (41 - 40),
-    # not with DMT's mean over three seeds; one seed decides nothing
-    assert comp['dmt beats self-training']['seeds'] == [0]
-    assert comp['dmt beats self-training']['diffs'] == [1.0]
-    assert comp['dmt beats self-training']['holds'] is None
-    # dmt - supervised = 3 -1 0: mean 2/3, std sqrt(13/3)
-    c = comp['dmt beats supervised']
-    assert c['seeds'] == [0, 1, 2] and c['positive'] == 1
-    assert c['mean'] == pytest.approx(2 / 3)
-    assert c['std'] == pytest.approx(math.sqrt(13 / 3))
-    assert c['holds'] is False
-    assert comp['ordering']['holds'] is None  # a link cannot be decided
-    assert summary['dmt']['mean'] == pytest.approx(130 / 3)
-
-
-def test_a_claim_holds_by_its_mean_when_a_seed_is_negative():
-    # x - y = 5 (nine seeds) and -0.5: mean 4.45 > 2 x std 3.48
-    runs = [dict(method=m, seed=s, final=v) for s in range(10)
-            for m, v in (('supervised', 10.0),
-                         ('dmt', 15.0 if s < 9 else 9.5))]
-    c = bench.summarize('seg', runs)[1]['dmt beats supervised']
-    assert c['positive'] == 9 and c['mean'] == pytest.approx(4.45)
-    assert c['std'] == pytest.approx(math.sqrt(3.025))
-    assert c['holds'] is True
-    # five seeds with one negative: mean 3.8 < 2 x std 5.37, not a claim
-    runs = [r for r in runs if r['seed'] >= 5]
-    c = bench.summarize('seg', runs)[1]['dmt beats supervised']
-    assert c['positive'] == 4 and c['holds'] is False
-
-
-def test_curves_put_each_phase_at_the_iterations_its_model_trained():
-    curves = bench.report.curves
-    sup = dict(method='supervised', seed=0, final=3.0, vals=[
-        dict(step=500, val=1.0), dict(step=1000, val=3.0)])
-    assert curves(sup) == {'': [(500, 1.0), (1000, 3.0)]}
-    # two models, stages in training order A0 B0 A1 B1 A2 B2
-    mutual = dict(method='dmt', seed=0, final=0.0, stages=[
-        dict(model=m, phase=k, val=10 * k + (m == 'B'),
-             iters=3000 if k == 0 else 400)
-        for k in range(3) for m in 'AB'])
-    assert curves(mutual) == {'A': [(3000, 0), (3400, 10), (3800, 20)],
-                              'B': [(3000, 1), (3400, 11), (3800, 21)]}
-    # the chain: one count, each student continues its teacher's
-    chain = dict(method='dmt', seed=1, final=0.0, stages=[
-        dict(model=None, phase=k, val=90.0 + k, iters=800)
-        for k in range(3)])
-    assert curves(chain) == {'chain': [(800, 90.0), (1600, 91.0),
-                                       (2400, 92.0)]}
-    # an epoch-based phase has no iteration count: no curve, no guess
-    chain['stages'][1]['iters'] = None
-    assert curves(chain) == {}
-
-
-def test_phase_means_average_runs_and_models_per_phase():
-    def run(seed, phase0, phase1):
-        """phase0: val of A and B; phase1: (val, kept_ratio, kept_miou,
-        pseudo_miou, dmt_weight) of A and B."""
-        stages = [dict(model=m, phase=0, val=v, iters=10)
-                  for m, v in zip('AB', phase0)]
-        stages += [dict(model=m, phase=1, val=v, iters=10, kept_ratio=k,
-                        kept_miou=q, pseudo_miou=a, dmt_weight=w,
-                        dmt_weight_correct=w + 0.1, dmt_weight_wrong=w / 2,
-                        dmt_weight_auc=0.5 + w / 4)
-                   for m, (v, k, q, a, w) in zip('AB', phase1)]
-        return dict(method='dmt', seed=seed, final=0.0, stages=stages)
-    runs = [
-        run(0, (40.0, 42.0), [(44.0, 0.2, 80.0, 40.0, 0.8),
-                              (46.0, 0.3, 70.0, 42.0, 0.6)]),
-        run(1, (43.0, 45.0), [(48.0, 0.1, 90.0, 44.0, 0.7),
-                              (50.0, 0.2, 60.0, 46.0, 0.5)]),
-        dict(method='supervised', seed=0, final=1.0, vals=[])]
-    table = bench.report.phase_means(['supervised', 'dmt'], runs)
-    assert list(table) == ['dmt']  # no stages, no phases
-    assert table['dmt'][0] == {'runs': 2, 'val': 42.5, 'kept %': None,
-                               'kept q': None, 'all q': None,
-                               'weight': None, 'w right': None,
-                               'w wrong': None, 'w AUC': None}
-    one = table['dmt'][1]
-    assert one['val'] == pytest.approx(47.0)
-    assert one['kept %'] == pytest.approx(20.0)  # a fraction, shown in %
-    assert one['kept q'] == pytest.approx(75.0)
-    assert one['all q'] == pytest.approx(43.0)
-    assert one['weight'] == pytest.approx(0.65)
-    assert one['w right'] == pytest.approx(0.75)
-    assert one['w wrong'] == pytest.approx(0.325)
-    assert one['w AUC'] == pytest.approx(0.6625)
-    text = bench.report.format_phases(['supervised', 'dmt'], runs)
-    assert ('    1    47.00    20.00    75.00    43.00    0.650    0.750'
-            '    0.325    0.662') in text

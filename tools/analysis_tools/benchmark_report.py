@@ -26,35 +26,67 @@ def _stats(vals):
             statistics.stdev(vals) if len(vals) > 1 else None)
 
 
-def paired(summary, x: str, y: str) -> dict:
+def paired(summary, x: str, y: str, machines=None,
+           count_cross_machine: bool = False) -> dict:
     """"x beats y", judged on the seeds both ran (PROTOCOL.md, section 5).
+
+    ``machines`` ({method: {seed: fingerprint}}, None: unknown) marks the
+    seeds whose two runs ran on different machines (unknown is not
+    different):
+    their differences stay in ``diffs``, but ``holds`` is judged without
+    them unless ``count_cross_machine``.
 
     Returns:
         dict: ``seeds``, ``diffs`` (x - y per seed), ``mean``, ``std``
         (ddof=1; None below two seeds), ``positive`` (seeds with a positive
         difference), ``holds`` (every difference positive, or mean > 2 std;
         None below two common seeds: one difference decides no claim) and
-        ``rule``.
+        ``rule``; with cross-machine seeds also ``cross_machine``
+        ({seed: {x: fingerprint, y: fingerprint}}) and, when they are not
+        counted, ``excluded`` (``seeds``, ``reason``).
     """
     common = sorted(set(summary[x]['values']) & set(summary[y]['values']),
                     key=int)
     diffs = [summary[x]['values'][k] - summary[y]['values'][k]
              for k in common]
+    machines = machines or {}
+    cross = {k: {m: machines[m][k] for m in (x, y)} for k in common
+             if None not in (machines.get(x, {}).get(k),
+                             machines.get(y, {}).get(k))
+             and machines[x][k] != machines[y][k]}
     mean, std = _stats(diffs)
-    holds = None if len(diffs) < 2 else (
-        all(d > 0 for d in diffs) or mean > 2 * std)
-    return dict(seeds=[int(k) for k in common], diffs=diffs, mean=mean,
-                std=std, positive=sum(d > 0 for d in diffs), holds=holds,
-                rule=RULE)
+    out = dict(seeds=[int(k) for k in common], diffs=diffs, mean=mean,
+               std=std, positive=sum(d > 0 for d in diffs),
+               holds=_holds(diffs), rule=RULE)
+    if cross:
+        out['cross_machine'] = cross
+    if cross and not count_cross_machine:
+        out['excluded'] = dict(seeds=[int(k) for k in cross], reason=(
+            'paired runs on different machines (CPU, capability, torch or '
+            'threads differ); --count-cross-machine counts them'))
+        out['holds'] = _holds([d for k, d in zip(common, diffs)
+                               if k not in cross])
+    return out
 
 
-def summarize(methods, runs):
+def _holds(diffs):
+    """The rule (:data:`RULE`) on ``diffs``; None below two."""
+    mean, std = _stats(diffs)
+    return None if len(diffs) < 2 else (all(d > 0 for d in diffs)
+                                        or mean > 2 * std)
+
+
+def summarize(methods, runs, machines=None,
+              count_cross_machine: bool = False):
     """Per-method mean and sample std (ddof=1) and the paired comparisons.
 
     Args:
         methods (list[str]): every method of the task, weakest expected
             first (the paper's ordering), the reference (``oracle``) last.
         runs (list[dict]): complete runs.
+        machines (dict, optional): {method: {seed (str): fingerprint of
+            its run's machine}}; count_cross_machine (bool): count the
+            seeds whose runs differ there toward ``holds`` (:func:`paired`).
 
     Returns:
         tuple[dict, dict]: ``summary`` {method: {n, mean, std, values
@@ -77,7 +109,8 @@ def summarize(methods, runs):
     comparison = {}
     for i, x in enumerate(order):
         for y in order[:i]:
-            comparison[f'{x} beats {y}'] = paired(summary, x, y)
+            comparison[f'{x} beats {y}'] = paired(summary, x, y, machines,
+                                                  count_cross_machine)
     if len(order) > 1:
         links = [comparison[f'{b} beats {a}'] for a, b in zip(order,
                                                                order[1:])]
@@ -129,10 +162,14 @@ def format_table(task: str, metric: str, seeds, summary, comparison) -> str:
         else:
             std = '-' if c['std'] is None else f'{c["std"]:.2f}'
             mean = 'n/a' if c['mean'] is None else f'{c["mean"]:+.2f}'
+            cross = ' '.join(map(str, c.get('cross_machine', {})))
+            cross = cross and (f'; on different machines: seeds {cross}, ' +
+                               ('not counted' if 'excluded' in c
+                                else 'counted'))
             lines.append(
                 f'{name}: ' + ' '.join(f'{d:+.2f}' for d in c['diffs']) +
                 f' (seeds {" ".join(map(str, c["seeds"]))}); mean {mean} ± '
-                f'{std}, {c["positive"]}/{len(c["diffs"])} positive: '
+                f'{std}, {c["positive"]}/{len(c["diffs"])} positive{cross}: '
                 f'{verdict[c["holds"]]}')
     return '\n'.join(lines)
 
@@ -201,19 +238,24 @@ def curves(run):
         for the classification chain) with a point at the end of each phase,
         at the iterations that model has trained so far. The chain's phases
         add up although each trains a fresh student: its x is the chain's
-        compute, as its equal-compute baseline counts it. ``{}`` when a stage
-        does not say how long it trained (``iters``, e.g. an epoch-based
-        phase).
+        compute, as its equal-compute baseline counts it. A phase 0 loaded
+        from another run (``phase0_from``; its row says 0 iterations) counts
+        what it cost there (``phase0_iters``). ``{}`` when a stage does not
+        say how long it trained (``iters``, e.g. an epoch-based phase).
     """
     if 'vals' in run:
         return {'': [(v['step'], v['val']) for v in run['vals']]}
     out = {}
     for s in sorted(run.get('stages', []), key=lambda s: s['phase']):
-        if s.get('iters') is None:
+        model = s['model'] or 'chain'
+        iters = s.get('iters')
+        if s['phase'] == 0 and (s.get('phase0_from') or run.get(
+                'phase0_from')):
+            iters = (run.get('phase0_iters') or {}).get(model)
+        if iters is None:
             return {}
-        points = out.setdefault(s['model'] or 'chain', [])
-        done = points[-1][0] if points else 0
-        points.append((done + s['iters'], s['val']))
+        points = out.setdefault(model, [])
+        points.append(((points[-1][0] if points else 0) + iters, s['val']))
     return out
 
 

@@ -10,11 +10,29 @@ held-out part of the labelled pool, where recipes are chosen (None: the task
 has no held-out part). method -> (config, its --cfg-options, where the final
 value is read: 'dmt' = <work_dir>/dmt_summary.json, 'scalars' = mmengine's
 <work_dir>/<timestamp>/vis_data/scalars.json).
+
+``phase0``: the methods that share phase 0 (they differ only after it): per
+seed the ``provider`` trains it, each of the ``consumers`` loads it with
+``train_cfg.phase0_from`` from the provider's phase-0 stage checkpoints
+(``models``: the mutual procedure's model names, one ``phase0_<m>.pth`` and
+one option each; None: the chain, one ``phase0.pth``). A paired difference
+between them then measures the method alone, not two phase-0 trainings.
 """
+import os.path as osp
+
 SEG = 'configs/dmt/dmt_deeplabv2-lite0_digit-scenes.py'
 SEG_SCRATCH = 'configs/dmt/dmt_deeplabv2-r18_digit-scenes.py'
 CLS = 'configs/dmt/dmt_wrn10-2_digits-pool.py'
 SEG_DYNAMIC_OFF = 'model.segmentor.decode_head.loss_decode.dynamic=False'
+SEG_PHASE0 = dict(provider='dmt', consumers=('self-training', 'mutual-ce'),
+                  models=('A', 'B'))
+CLS_PHASE0 = dict(provider='dmt', consumers=('chain-ce', ), models=None)
+#: per kind of run (its final value's source): the config keys of its data
+#: loaders' worker count and of their persistent_workers (None: none)
+LOADERS = tuple((f'{loader}.num_workers', f'{loader}.persistent_workers')
+                for loader in ('train_dataloader', 'val_dataloader'))
+WORKER_KEYS = dict(scalars=LOADERS,
+                   dmt=LOADERS + (('train_cfg.label_num_workers', None), ))
 
 TASKS = {
     'seg': dict(
@@ -32,7 +50,8 @@ TASKS = {
         heldout=('val_dataloader.dataset.ann_file=splits/heldout.txt',
                  'val_dataloader.dataset.data_prefix.img_path=img_dir/train',
                  'val_dataloader.dataset.data_prefix.seg_map_path='
-                 'ann_dir/train')),
+                 'ann_dir/train'),
+        phase0=SEG_PHASE0),
     'seg-scratch': dict(
         metric='mIoU',
         methods={
@@ -44,7 +63,7 @@ TASKS = {
             'mutual-ce': (SEG_SCRATCH, (SEG_DYNAMIC_OFF, ), 'dmt'),
             'dmt': (SEG_SCRATCH, (), 'dmt'),
         },
-        heldout=None),
+        heldout=None, phase0=SEG_PHASE0),
     # the earlier classification proxy (50 labels, kept pseudo labels all but
     # perfect: docs/benchmarks/PROTOCOL.md, section 1)
     'cls-50': dict(
@@ -56,7 +75,7 @@ TASKS = {
                          ('model.head.dynamic=False', ), 'dmt'),
             'dmt': ('configs/dmt/dmt_wrn10-2_digits-50.py', (), 'dmt'),
         },
-        heldout=None),
+        heldout=None, phase0=CLS_PHASE0),
     'cls': dict(
         metric='accuracy/top1',
         methods={
@@ -67,7 +86,8 @@ TASKS = {
             'oracle': ('configs/dmt/wrn10-2_digits-pool_oracle.py', (),
                        'scalars'),
         },
-        heldout=('val_dataloader.dataset.ann_file=meta/heldout.txt', )),
+        heldout=('val_dataloader.dataset.ann_file=meta/heldout.txt', ),
+        phase0=CLS_PHASE0),
 }
 
 
@@ -77,4 +97,34 @@ def seed_setting(seed: int):
     return [f'randomness.seed={seed}'], {'DMT_SPLIT': str(seed)}
 
 
-__all__ = ['TASKS', 'seed_setting']
+def phase0_files(work_dir: str, models) -> dict:
+    """The phase-0 stage checkpoints a DMT run leaves in ``work_dir``:
+    ``{model: path}`` (``models`` None: the chain's ``{None: phase0.pth}``).
+    """
+    if models is None:
+        return {None: osp.join(work_dir, 'phase0.pth')}
+    return {m: osp.join(work_dir, f'phase0_{m}.pth') for m in models}
+
+
+def phase0_options(work_dir: str, models) -> list:
+    """The ``--cfg-options`` that load phase 0 from the run in ``work_dir``:
+    ``train_cfg.phase0_from.<m>=<path>`` per model, or the chain's one
+    ``train_cfg.phase0_from=<path>``."""
+    return [f'train_cfg.phase0_from{"" if m is None else "." + m}={path}'
+            for m, path in phase0_files(work_dir, models).items()]
+
+
+def worker_options(source: str, workers: int) -> list:
+    """The ``--cfg-options`` that give every data loader of a run of kind
+    ``source`` ``workers`` worker processes (0: loading in the training
+    process, whose loaders then cannot keep persistent workers)."""
+    options = []
+    for workers_key, persistent_key in WORKER_KEYS[source]:
+        options.append(f'{workers_key}={workers}')
+        if workers == 0 and persistent_key:
+            options.append(f'{persistent_key}=False')
+    return options
+
+
+__all__ = ['TASKS', 'seed_setting', 'phase0_files', 'phase0_options',
+           'worker_options']
