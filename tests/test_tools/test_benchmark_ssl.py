@@ -96,6 +96,9 @@ def test_selection_runs_validate_on_the_heldout_part(tmp_path, monkeypatch,
 def test_portable_records_hold_no_path_of_the_machine():
     phase0 = 'train_cfg.phase0_from.A=/data/bench/seg/dmt/seed0/phase0_A.pth'
     run = dict(work_dir='/data/bench/seg/mutual-ce/seed0', attempts=[],
+               stages=[dict(model='A', phase=0, iters=0, phase0_from=(
+                   '/data/bench/seg/dmt/seed0/phase0_A.pth')),
+                   dict(model='A', phase=1, iters=3)],
                cfg_options=['randomness.seed=0', phase0], command=(
                    f'DMT_SPLIT=0 /opt/venv/bin/python {REPO}/tools/train.py '
                    f'{REPO}/configs/x.py --work-dir '
@@ -105,6 +108,10 @@ def test_portable_records_hold_no_path_of_the_machine():
     assert got['work_dir'] == 'seg/mutual-ce/seed0'
     rel = 'train_cfg.phase0_from.A=seg/dmt/seed0/phase0_A.pth'
     assert got['cfg_options'] == ['randomness.seed=0', rel]
+    assert got['stages'] == [
+        dict(model='A', phase=0, iters=0,
+             phase0_from='seg/dmt/seed0/phase0_A.pth'),
+        dict(model='A', phase=1, iters=3)]
     assert got['command'] == (
         'DMT_SPLIT=0 python tools/train.py configs/x.py --work-dir '
         f'seg/mutual-ce/seed0 --cfg-options randomness.seed=0 {rel}')

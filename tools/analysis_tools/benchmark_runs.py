@@ -249,7 +249,8 @@ def collect(spec: dict, seeds, out: str, work_dir_of, command_of,
 def portable(run: dict, out: str) -> dict:
     """``run`` with no path of this machine: work dirs relative to the
     benchmark's ``--out`` (also in the commands, and the files under it
-    that options name, such as ``train_cfg.phase0_from``'s), the
+    that options and loaded phase-0 stages name, such as
+    ``train_cfg.phase0_from``'s), the
     interpreter ``python`` and repository paths relative to the
     repository."""
     def rel_work_dir(path):
@@ -286,4 +287,8 @@ def portable(run: dict, out: str) -> dict:
     run['command'] = command(run.get('command'))
     run['attempts'] = [dict(a, command=command(a.get('command')))
                        for a in run.get('attempts') or []]
+    if run.get('stages'):  # a loaded phase 0 names its checkpoint
+        run['stages'] = [
+            dict(s, phase0_from=option('=' + s['phase0_from'])[1:])
+            if s.get('phase0_from') else s for s in run['stages']]
     return run
