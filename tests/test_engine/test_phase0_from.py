@@ -2,8 +2,9 @@
 """``train_cfg.phase0_from``: a DMT run that starts from models already
 trained.
 
-A run given another run's ``phase0_A.pth`` / ``phase0_B.pth`` (or a chain's
-``phase0.pth``) trains no phase-0 iteration and ends bit for bit where the
+A run given another run's ``phase0_A.pth`` / ``phase0_B.pth`` (model A
+exported by ``tools/export_model.py``; or a chain's ``phase0.pth``) trains
+no phase-0 iteration and ends bit for bit where the
 run that trained that phase 0 ends; a labelled-only MMSeg checkpoint is
 accepted; bad input fails before any training with a message naming the
 field and the value. (Kill and resume of such a run: test_exact_resume.py.)
@@ -18,7 +19,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import REPO, fast_cpu_context
+from conftest import REPO, fast_cpu_context, load_tool
 from dmt_mm.engine import format_summary
 from dmt_mm.engine.runner.phase0_from import (check_phase0_from,
                                               load_phase0_states)
@@ -65,8 +66,15 @@ def test_loaded_phase0_ends_bit_identical(trained_phase0, tiny_scenes,
                                           tmp_path):
     ref = trained_phase0
     sources = {m: osp.join(ref, f'phase0_{m}.pth') for m in 'AB'}
+    # model A as tools/export_model.py writes it (plain segmentor keys)
+    export = load_tool('tools/export_model.py', 'export_for_phase0_from')
+    cfg_path = str(tmp_path / 'dmt.py')
+    tiny_cfg(tiny_scenes, ref).dump(cfg_path)
+    exported = str(tmp_path / 'model_a.pth')
+    export.export(cfg_path, sources['A'], exported, 'A')
     work = str(tmp_path / 'loaded')
-    runner = _train(tiny_cfg(tiny_scenes, work, phase0_from=sources))
+    runner = _train(tiny_cfg(tiny_scenes, work,
+                             phase0_from=dict(sources, A=exported)))
     assert runner.iter == 2 * 2 * P1  # only the DMT stages train
     for name in ('phase2_A.pth', 'phase2_B.pth'):
         _assert_same_weights(osp.join(ref, name), osp.join(work, name))
@@ -84,7 +92,7 @@ def test_loaded_phase0_ends_bit_identical(trained_phase0, tiny_scenes,
             assert a == b
         else:  # validated as phase 0, loaded rather than trained
             assert b['val'] == a['val'] and b['iters'] == 0
-            assert b['phase0_from'] == sources[b['model']]
+            assert b['phase0_from'] == dict(sources, A=exported)[b['model']]
     for m in 'AB':  # the same pseudo labels
         d_ref, d_new = (osp.join(w, 'pseudo_labels', f'for_{m}')
                         for w in (ref, work))
