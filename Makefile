@@ -22,6 +22,7 @@ CLS_CONFIG ?= configs/dmt/dmt_wrn10-2_digits-pool.py
 CLS_WORK_DIR ?= work_dirs/dmt_wrn10-2_digits-pool
 CLS_DATA_DIR ?= data/digits_cls
 PYTEST_ARGS ?=
+SHORT_RUN_NOTE := A shortened run (10-minute lengths): it shows the mechanism, its numbers are not evidence; runs at convergence: docs/benchmarks/PROTOCOL-v2.md
 SETUP_ARGS ?=
 
 .PHONY: setup setup-torch2.1 data demo demo-cls test test-torch2.1
@@ -41,6 +42,7 @@ demo: data
 		--work-dir $(WORK_DIR)/test_A
 	$(PY) tools/dmt_summary.py $(WORK_DIR)
 	$(PY) tools/analysis_tools/plot_dmt.py $(WORK_DIR)
+	@echo "$(SHORT_RUN_NOTE)"
 
 demo-cls: setup
 	@$(PY) tools/dataset_converters/digits_cls.py -o $(CLS_DATA_DIR)
@@ -49,6 +51,7 @@ demo-cls: setup
 		--work-dir $(CLS_WORK_DIR)/test
 	$(PY) tools/dmt_summary.py $(CLS_WORK_DIR)
 	$(PY) tools/analysis_tools/plot_dmt.py $(CLS_WORK_DIR)
+	@echo "$(SHORT_RUN_NOTE)"
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
