@@ -171,6 +171,30 @@ def test_comparisons_pair_the_seeds_both_methods_ran():
     assert summary['dmt']['mean'] == pytest.approx(130 / 3)
 
 
+def test_second_baseline_is_compared_but_kept_out_of_the_ordering():
+    # PROTOCOL-v2.md: a plateau labelled-only baseline beside equal compute;
+    # the paper's ordering chains the others, the regime uses the plateau
+    report = bench.report
+    methods = ['supervised', 'supervised-plateau', 'dmt', 'oracle']
+    runs = [dict(method=m, seed=s, final=v + s) for s in range(2)
+            for m, v in (('supervised', 40.0), ('supervised-plateau', 45.0),
+                         ('dmt', 50.0), ('oracle', 60.0))]
+    comp = report.summarize(methods, runs)[1]
+    assert comp['ordering']['order'] == methods[:3]
+    comp = report.summarize(methods, runs, ordering=['supervised', 'dmt'],
+                            baseline='supervised-plateau')[1]
+    assert comp['ordering']['order'] == ['supervised', 'dmt']
+    assert comp['ordering']['holds'] is True
+    assert comp['dmt beats supervised-plateau']['diffs'] == [5.0, 5.0]
+    assert comp['supervised-plateau beats supervised']['holds'] is True
+    regime = comp['regime']
+    assert regime['baseline'] == 'supervised-plateau'
+    assert regime['ratio'] == pytest.approx(45.5 / 60.5)
+    table = report.format_table('seg', 'mIoU', [0, 1], *report.summarize(
+        methods, runs, baseline='supervised-plateau'))
+    assert 'regime: supervised-plateau / oracle = 45.50 / 60.50' in table
+
+
 def test_a_claim_holds_by_its_mean_when_a_seed_is_negative():
     # x - y = 5 (nine seeds) and -0.5: mean 4.45 > 2 x std 3.48
     runs = [dict(method=m, seed=s, final=v) for s in range(10)

@@ -77,7 +77,8 @@ def _holds(diffs):
 
 
 def summarize(methods, runs, machines=None,
-              count_cross_machine: bool = False):
+              count_cross_machine: bool = False, ordering=None,
+              baseline: str = BASELINE):
     """Per-method mean and sample std (ddof=1) and the paired comparisons.
 
     Args:
@@ -87,14 +88,18 @@ def summarize(methods, runs, machines=None,
         machines (dict, optional): {method: {seed (str): fingerprint of
             its run's machine}}; count_cross_machine (bool): count the
             seeds whose runs differ there toward ``holds`` (:func:`paired`).
+        ordering (list[str], optional): the methods of the paper's
+            ordering claim (default: every compared method), e.g. without a
+            second labelled-only baseline (PROTOCOL-v2.md: the plateau).
+        baseline (str): the labelled-only method of the regime ratio.
 
     Returns:
         tuple[dict, dict]: ``summary`` {method: {n, mean, std, values
         {seed: final}}} for the methods that ran, and ``comparison``:
         ``'<x> beats <y>'`` for every pair of compared methods (x after y
         in the order; see :func:`paired`), ``ordering`` (each consecutive
-        claim holds) and ``regime`` (supervised / oracle, on the seeds both
-        ran).
+        claim holds) and ``regime`` (``baseline`` / oracle, on the seeds
+        both ran; the baseline's mean under ``supervised``).
     """
     summary = {}
     for method in methods:
@@ -111,6 +116,8 @@ def summarize(methods, runs, machines=None,
         for y in order[:i]:
             comparison[f'{x} beats {y}'] = paired(summary, x, y, machines,
                                                   count_cross_machine)
+    if ordering is not None:
+        order = [m for m in order if m in ordering]
     if len(order) > 1:
         links = [comparison[f'{b} beats {a}'] for a, b in zip(order,
                                                                order[1:])]
@@ -118,19 +125,20 @@ def summarize(methods, runs, machines=None,
             order=order, holds=all(c['holds'] for c in links)
             if all(c['holds'] is not None for c in links) else None,
             rule='each method beats the one before it (the paper\'s order)')
-    if BASELINE in summary and REFERENCE in summary:
-        common = sorted(set(summary[BASELINE]['values'])
+    if baseline in summary and REFERENCE in summary:
+        common = sorted(set(summary[baseline]['values'])
                         & set(summary[REFERENCE]['values']), key=int)
         if common:
-            base = statistics.mean(summary[BASELINE]['values'][k]
+            base = statistics.mean(summary[baseline]['values'][k]
                                    for k in common)
             ref = statistics.mean(summary[REFERENCE]['values'][k]
                                   for k in common)
             comparison['regime'] = dict(
                 seeds=[int(k) for k in common], supervised=base, oracle=ref,
                 ratio=base / ref if ref else None,
-                rule='mean(supervised) / mean(oracle) over the seeds both '
-                'ran (PROTOCOL.md, section 3)')
+                rule=f'mean({baseline}) / mean(oracle) over the seeds both '
+                'ran (PROTOCOL.md, section 3)',
+                **({} if baseline == BASELINE else dict(baseline=baseline)))
     return summary, comparison
 
 
@@ -155,7 +163,8 @@ def format_table(task: str, metric: str, seeds, summary, comparison) -> str:
             lines.append(f'ordering {" < ".join(c["order"])}: '
                          f'{verdict[c["holds"]]}')
         elif name == 'regime':
-            lines.append(f'regime: supervised / oracle = '
+            base = c.get('baseline', BASELINE)
+            lines.append(f'regime: {base} / oracle = '
                          f'{c["supervised"]:.2f} / {c["oracle"]:.2f} = '
                          f'{c["ratio"]:.3f} (seeds '
                          f'{" ".join(map(str, c["seeds"]))})')

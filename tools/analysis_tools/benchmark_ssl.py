@@ -184,7 +184,8 @@ def summarize(task: str, runs, count_cross_machine: bool = False):
         machines.setdefault(r['method'], {})[str(r['seed'])] = (
             schedule.fingerprint(r))
     return report.summarize(list(TASKS[task]['methods']), runs, machines,
-                            count_cross_machine)
+                            count_cross_machine, TASKS[task].get('ordering'),
+                            TASKS[task].get('regime', report.BASELINE))
 
 
 def parse_args(argv=None):
