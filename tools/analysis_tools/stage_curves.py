@@ -23,7 +23,6 @@ of the value at the first fraction, they were flat well before: **halve**
 them; else **keep** them.
 """
 import argparse
-import glob
 import json
 import os.path as osp
 import statistics
@@ -31,6 +30,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_runs import write  # noqa: E402 (atomic)
+
+from dmt_mm.visualization.summary_io import (  # noqa: E402
+    find_scalars_files, load_scalars)
 
 
 def stage_spans(stages):
@@ -46,15 +48,9 @@ def stage_spans(stages):
 def read_vals(work_dir: str, metric: str) -> dict:
     """``{step: val}`` of every validation logged under ``work_dir`` (later
     timestamps win: a resumed run validates a step again)."""
-    vals = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                rec = json.loads(line)
-                if metric in rec and 'step' in rec:
-                    vals[int(rec['step'])] = float(rec[metric])
-    return vals
+    return {int(rec['step']): float(rec[metric])
+            for rec in load_scalars(find_scalars_files(work_dir))
+            if metric in rec and 'step' in rec}
 
 
 def value_at(points, t: float):
