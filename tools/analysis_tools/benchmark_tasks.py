@@ -17,6 +17,12 @@ seed the ``provider`` trains it, each of the ``consumers`` loads it with
 (``models``: the mutual procedure's model names, one ``phase0_<m>.pth`` and
 one option each; None: the chain, one ``phase0.pth``). A paired difference
 between them then measures the method alone, not two phase-0 trainings.
+
+Optional: ``ordering`` (the methods of the paper's ordering claim; default
+every compared method) and ``regime`` (the labelled-only method of the
+regime ratio; default ``supervised``), for a task with a second
+labelled-only baseline (PROTOCOL-v2.md: 2 x phase 0) that is compared with
+every method but is not a step of the paper's ordering.
 """
 import os.path as osp
 
