@@ -20,8 +20,13 @@ def test_real_run_logs_each_stage_end_at_its_span(tiny_scenes, tmp_path):
     # validated every iteration: the validation logged at a stage's last
     # iteration is the stage's recorded val, so the spans are right
     work = str(tmp_path / 'run')
+    cfg = tiny_cfg(tiny_scenes, work, val_interval=1)
+    # the visualizer (which writes the scalars read here) is a named
+    # singleton: a name of its own, or an earlier test's instance (and its
+    # save_dir) would be reused
+    cfg.visualizer.name = f'visualizer_{work}'
     with fast_cpu_context():
-        Runner.from_cfg(tiny_cfg(tiny_scenes, work, val_interval=1)).train()
+        Runner.from_cfg(cfg).train()
     summary = json.loads(open(osp.join(work, 'dmt_summary.json')).read())
     vals = tool.read_vals(work, 'mIoU')
     spans = tool.stage_spans(summary['stages'])
