@@ -150,7 +150,7 @@ def fake(tmp_path, monkeypatch):
     values = tmp_path / 'values.json'
     values.write_text(json.dumps({
         f'{task}/{key}': v
-        for task, table in (('seg', SEG_VALUES), ('cls', CLS_VALUES))
+        for task, table in (('seg-v1', SEG_VALUES), ('cls-v1', CLS_VALUES))
         for key, v in table.items()}))
     monkeypatch.setenv('FAKE_VALUES', str(values))
     monkeypatch.setenv('FAKE_CALLS', str(tmp_path / 'calls.jsonl'))

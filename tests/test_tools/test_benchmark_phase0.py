@@ -25,33 +25,34 @@ def _opts(call):
     return call['argv'][call['argv'].index('--cfg-options') + 1:]
 
 
-def _phase0(out, seed, task='seg'):
+def _phase0(out, seed, task='seg-v1'):
     """The options that load seed ``seed``'s phase 0 from its dmt run."""
-    if task == 'cls':
-        return [f'train_cfg.phase0_from={out}/cls/dmt/seed{seed}/phase0.pth']
-    return [f'train_cfg.phase0_from.{m}={out}/seg/dmt/seed{seed}/'
+    if task == 'cls-v1':
+        return [f'train_cfg.phase0_from={out}/cls-v1/dmt/seed{seed}/'
+                'phase0.pth']
+    return [f'train_cfg.phase0_from.{m}={out}/seg-v1/dmt/seed{seed}/'
             f'phase0_{m}.pth' for m in 'AB']
 
 
 @pytest.mark.slow
 def test_provider_trains_phase0_and_the_others_load_it(fake):
     run, calls, tmp, out = fake
-    assert run('seg', '--seeds', '0', '1', '--methods', 'self-training',
+    assert run('seg-v1', '--seeds', '0', '1', '--methods', 'self-training',
                'mutual-ce', 'dmt') == 0
     made = calls()
     # per seed dmt first (it trains phase 0), then the others in order
     assert [c['key'] for c in made] == [
-        f'seg/{m}/seed{s}' for s in (0, 1)
+        f'seg-v1/{m}/seed{s}' for s in (0, 1)
         for m in ('dmt', 'self-training', 'mutual-ce')]
     for call in made:
         seed = int(call['key'][-1])
-        if call['key'].startswith('seg/dmt'):
+        if call['key'].startswith('seg-v1/dmt'):
             assert not any('phase0_from' in o for o in _opts(call))
         else:  # the exact files of this seed's dmt run, there at the start
             assert _opts(call)[2:] == _phase0(out, seed)
             assert call['missing'] == []
 
-    result = json.loads((tmp / 'seg.json').read_text())
+    result = json.loads((tmp / 'seg-v1.json').read_text())
     assert result['shared_phase0'] == dict(
         provider='dmt', consumers=['self-training', 'mutual-ce'],
         models=['A', 'B'])
@@ -61,7 +62,7 @@ def test_provider_trains_phase0_and_the_others_load_it(fake):
         for method in ('self-training', 'mutual-ce'):
             r = runs[method, seed]
             assert r['phase0_from'] == dict(method='dmt', seed=seed,
-                                            work_dir=f'seg/dmt/seed{seed}')
+                                            work_dir=f'seg-v1/dmt/seed{seed}')
             # its phase-0 rows say 0 iterations: the provider's count
             assert [s['iters'] for s in r['stages'] if s['phase'] == 0] == [
                 0, 0]
@@ -77,31 +78,31 @@ def test_provider_trains_phase0_and_the_others_load_it(fake):
 def test_a_provider_missing_from_methods_is_run_first(fake, capsys):
     run, calls, tmp, out = fake
     args = ('--seeds', '0', '--methods', 'mutual-ce')
-    assert run('seg', *args, '--dry-run') == 0
+    assert run('seg-v1', *args, '--dry-run') == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ('# not in --methods, run for the phase 0 the others '
                         'of seed 0 load:')
-    assert f'--work-dir {out}/seg/dmt/seed0 ' in lines[1]
+    assert f'--work-dir {out}/seg-v1/dmt/seed0 ' in lines[1]
     assert lines[2].endswith(' '.join(_phase0(out, 0)))
     assert len(lines) == 3 and calls() == []
 
-    assert run('seg', *args) == 0
-    assert [c['key'] for c in calls()] == ['seg/dmt/seed0',
-                                           'seg/mutual-ce/seed0']
+    assert run('seg-v1', *args) == 0
+    assert [c['key'] for c in calls()] == ['seg-v1/dmt/seed0',
+                                           'seg-v1/mutual-ce/seed0']
     # a later consumer reuses the provider complete on disk
-    assert run('seg', '--seeds', '0', '--methods', 'self-training') == 0
+    assert run('seg-v1', '--seeds', '0', '--methods', 'self-training') == 0
     made = calls()
-    assert [c['key'] for c in made[2:]] == ['seg/self-training/seed0']
+    assert [c['key'] for c in made[2:]] == ['seg-v1/self-training/seed0']
     assert _opts(made[2])[-2:] == _phase0(out, 0)
     # a provider whose phase 0 is gone: the consumer fails before training
-    os.remove(out / 'seg' / 'dmt' / 'seed0' / 'phase0_B.pth')
-    shutil.rmtree(out / 'seg' / 'self-training')
+    os.remove(out / 'seg-v1' / 'dmt' / 'seed0' / 'phase0_B.pth')
+    shutil.rmtree(out / 'seg-v1' / 'self-training')
     capsys.readouterr()
-    assert run('seg', '--seeds', '0', '--methods', 'self-training',
+    assert run('seg-v1', '--seeds', '0', '--methods', 'self-training',
                '--dry-run') == 0
     assert capsys.readouterr().out.startswith(
-        f'# will fail: {out}/seg/self-training/seed0 loads phase 0 from')
-    assert run('seg', '--seeds', '0', '--methods', 'self-training') == 1
+        f'# will fail: {out}/seg-v1/self-training/seed0 loads phase 0 from')
+    assert run('seg-v1', '--seeds', '0', '--methods', 'self-training') == 1
     assert 'phase0_B.pth, which' in capsys.readouterr().err
     assert len(calls()) == 3
 
@@ -109,13 +110,13 @@ def test_a_provider_missing_from_methods_is_run_first(fake, capsys):
 @pytest.mark.slow
 def test_no_shared_phase0_trains_every_phase0(fake):
     run, calls, tmp, out = fake
-    assert run('cls', '--seeds', '0', '--methods', 'chain-ce', 'dmt',
+    assert run('cls-v1', '--seeds', '0', '--methods', 'chain-ce', 'dmt',
                '--no-shared-phase0') == 0
     made = calls()
-    assert [c['key'] for c in made] == ['cls/chain-ce/seed0',
-                                        'cls/dmt/seed0']  # as asked
+    assert [c['key'] for c in made] == ['cls-v1/chain-ce/seed0',
+                                        'cls-v1/dmt/seed0']  # as asked
     assert not any('phase0_from' in o for c in made for o in _opts(c))
-    result = json.loads((tmp / 'cls.json').read_text())
+    result = json.loads((tmp / 'cls-v1.json').read_text())
     assert result['shared_phase0'] is None
     for r in result['runs']:
         assert r['phase0_from'] is None
@@ -138,8 +139,8 @@ def test_jobs_run_at_once_on_cores_of_their_own(fake, monkeypatch):
     monkeypatch.setattr(bench.schedule, 'usable_cores', lambda: cores)
     # dmt takes 2 s for phase 0 and 2 s for the rest: mutual-ce, which
     # loads its phase 0, waits with a free core while supervised goes first
-    monkeypatch.setenv('FAKE_SLEEP', 'seg/dmt/seed0=2')
-    assert run('seg', '--seeds', '0', '--methods', 'dmt', 'mutual-ce',
+    monkeypatch.setenv('FAKE_SLEEP', 'seg-v1/dmt/seed0=2')
+    assert run('seg-v1', '--seeds', '0', '--methods', 'dmt', 'mutual-ce',
                'supervised', '--jobs', '2') == 0
     events = {e: calls(e) for e in (None, 'phase0', 'end')}
     made = {c['key']: c for c in events[None]}
@@ -152,7 +153,7 @@ def test_jobs_run_at_once_on_cores_of_their_own(fake, monkeypatch):
         assert 'val_dataloader.persistent_workers=False' in opts
         assert ('train_cfg.label_num_workers=0' in opts) == (
             'supervised' not in call['key'])
-    dmt, ce, sup = (f'seg/{m}/seed0' for m in ('dmt', 'mutual-ce',
+    dmt, ce, sup = (f'seg-v1/{m}/seed0' for m in ('dmt', 'mutual-ce',
                                                 'supervised'))
     assert _overlap(events, dmt, sup)
     assert made[dmt]['cores'] != made[sup]['cores']
@@ -162,11 +163,11 @@ def test_jobs_run_at_once_on_cores_of_their_own(fake, monkeypatch):
     for other in (dmt, sup):
         if _overlap(events, ce, other):
             assert made[ce]['cores'] != made[other]['cores']
-    result = json.loads((tmp / 'seg.json').read_text())
+    result = json.loads((tmp / 'seg-v1.json').read_text())
     assert result['jobs'] == 2
     for r in result['runs']:
         assert r['machine']['threads'] == 1
-        assert r['machine']['cores'] == made[f'seg/{r["method"]}/seed0'][
+        assert r['machine']['cores'] == made[f'seg-v1/{r["method"]}/seed0'][
             'cores']
         assert r['env']['OMP_NUM_THREADS'] == '1'
         assert r['command'].startswith(
@@ -180,7 +181,7 @@ def test_jobs_dry_run_prints_env_and_pinning(tmp_path, monkeypatch,
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(bench.schedule, 'usable_cores', lambda: [0, 1])
     out = str(tmp_path)
-    argv = ['cls', '--seeds', '0', '--methods', 'dmt', 'chain-ce', '--out',
+    argv = ['cls-v1', '--seeds', '0', '--methods', 'dmt', 'chain-ce', '--out',
             out, '--jobs', '2']
     assert bench.main(argv + ['--dry-run']) == 0
     pre = 'DMT_SPLIT=0 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 taskset -c'
@@ -192,13 +193,14 @@ def test_jobs_dry_run_prints_env_and_pinning(tmp_path, monkeypatch,
     assert capsys.readouterr().out.splitlines() == [
         '# --jobs 2: each run on the cores of a free slot; one that loads '
         'phase 0 once its provider wrote it',
-        f'{pre} 0 python tools/train.py {CLS} --work-dir {out}/cls/dmt/seed0 '
+        f'{pre} 0 python tools/train.py {CLS} --work-dir '
+        f'{out}/cls-v1/dmt/seed0 '
         f'--cfg-options randomness.seed=0 {workers}',
         f'{pre} 1 python tools/train.py {CLS} --work-dir '
-        f'{out}/cls/chain-ce/seed0 --cfg-options randomness.seed=0 '
-        f'model.head.dynamic=False {_phase0(out, 0, "cls")[0]} {workers}']
+        f'{out}/cls-v1/chain-ce/seed0 --cfg-options randomness.seed=0 '
+        f'model.head.dynamic=False {_phase0(out, 0, "cls-v1")[0]} {workers}']
     # the worker options name fields of the real configs
-    for task in ('seg', 'cls'):
+    for task in ('seg-v1', 'cls-v1'):
         args = bench.parse_args([task, '--jobs', '2'])
         bench.check_configs(args, args.methods)
 
@@ -206,16 +208,16 @@ def test_jobs_dry_run_prints_env_and_pinning(tmp_path, monkeypatch,
 def test_more_jobs_than_cores_is_refused(monkeypatch, capsys):
     monkeypatch.setattr(bench.schedule, 'usable_cores', lambda: [0, 1])
     with pytest.raises(SystemExit):
-        bench.parse_args(['seg', '--jobs', '3'])
+        bench.parse_args(['seg-v1', '--jobs', '3'])
     err = capsys.readouterr().err
     assert '--jobs 3: this process may use 2 core(s) [0, 1]' in err
     with pytest.raises(SystemExit):
-        bench.parse_args(['seg', '--jobs', '0'])
-    assert bench.parse_args(['seg']).slots == [None]  # not pinned
+        bench.parse_args(['seg-v1', '--jobs', '0'])
+    assert bench.parse_args(['seg-v1']).slots == [None]  # not pinned
 
 
 def test_plan_orders_providers_first():
-    spec = bench.TASKS['seg']
+    spec = bench.TASKS['seg-v1']
     on_disk = {('dmt', 1): 'complete', ('mutual-ce', 2): 'interrupted'}
 
     def plan(methods, shared=True):

@@ -8,7 +8,7 @@ paired difference whose two runs ran on different machines (CPU model, CPU
 capability, torch or threads differ; PROTOCOL.md amendment 9: one machine's
 numerics moved a seed's dmt - mutual-ce by 6.5 mIoU) is marked, and does
 not count toward a claim unless ``--count-cross-machine``. JSONs written
-before ``machine`` became a dict (docs/benchmarks/seg.json, cls.json) are
+before ``machine`` became a dict (docs/benchmarks/seg-v1.json, cls-v1.json) are
 reported as before.
 """
 import json
@@ -42,8 +42,8 @@ def _runs(finals, machines):
 @pytest.mark.slow
 def test_every_run_records_its_machine(fake):
     run, calls, tmp, out = fake
-    assert run('cls', '--seeds', '0', '--methods', 'supervised', 'dmt') == 0
-    result = json.loads((tmp / 'cls.json').read_text())
+    assert run('cls-v1', '--seeds', '0', '--methods', 'supervised', 'dmt') == 0
+    result = json.loads((tmp / 'cls-v1.json').read_text())
     assert result['count_cross_machine'] is False
     child_threads = int(subprocess.run(
         [sys.executable, '-c', 'import torch; print(torch.get_num_threads())'],
@@ -75,9 +75,10 @@ def test_cross_machine_seeds_do_not_count_toward_a_claim():
     finals = dict(supervised=[10.0, 10.0, 10.0], dmt=[11.0, 11.0, 5.0])
     same = dict(supervised=[_machine()] * 3, dmt=[_machine()] * 3)
     other = dict(same, dmt=[_machine(), _machine(), _machine('CPU B')])
-    c = bench.summarize('seg', _runs(finals, same))[1]['dmt beats supervised']
+    c = bench.summarize('seg-v1', _runs(finals, same))[1][
+        'dmt beats supervised']
     assert c['holds'] is False and 'cross_machine' not in c
-    c = bench.summarize('seg', _runs(finals, other))[1][
+    c = bench.summarize('seg-v1', _runs(finals, other))[1][
         'dmt beats supervised']
     assert c['diffs'] == [1.0, 1.0, -5.0] and c['mean'] == pytest.approx(-1)
     assert c['excluded']['seeds'] == [2]
@@ -85,17 +86,17 @@ def test_cross_machine_seeds_do_not_count_toward_a_claim():
     assert list(c['cross_machine']) == ['2']
     assert c['cross_machine']['2']['dmt'].startswith('CPU B, AVX2, torch')
     assert c['holds'] is True  # judged on seeds 0 and 1: +1 +1
-    counted = bench.summarize('seg', _runs(finals, other), True)[1][
+    counted = bench.summarize('seg-v1', _runs(finals, other), True)[1][
         'dmt beats supervised']
     assert counted['holds'] is False and 'excluded' not in counted
     assert list(counted['cross_machine']) == ['2']
     # another thread count is another machine; an unknown one is not
     threads = dict(same, dmt=[_machine(), _machine(), _machine(threads=2)])
-    c = bench.summarize('seg', _runs(finals, threads))[1][
+    c = bench.summarize('seg-v1', _runs(finals, threads))[1][
         'dmt beats supervised']
     assert c['excluded']['seeds'] == [2]
     unknown = dict(same, dmt=[_machine(), _machine(), None])
-    c = bench.summarize('seg', _runs(finals, unknown))[1][
+    c = bench.summarize('seg-v1', _runs(finals, unknown))[1][
         'dmt beats supervised']
     assert 'cross_machine' not in c and c['holds'] is False
 
@@ -104,30 +105,30 @@ def test_cross_machine_seeds_do_not_count_toward_a_claim():
 def test_report_marks_and_stores_cross_machine_seeds(fake, capsys):
     run, calls, tmp, out = fake
     seeds = ('--seeds', '0', '1', '2')
-    assert run('cls', *seeds, '--methods', 'supervised', 'dmt') == 0
-    data = json.loads((tmp / 'cls.json').read_text())
+    assert run('cls-v1', *seeds, '--methods', 'supervised', 'dmt') == 0
+    data = json.loads((tmp / 'cls-v1.json').read_text())
     for r in data['runs']:  # dmt seed 1 ran elsewhere
         if (r['method'], r['seed']) == ('dmt', 1):
             for a in r['attempts']:
                 a['machine'] = dict(a['machine'], cpu_model='Other CPU')
-    (tmp / 'cls.json').write_text(json.dumps(data))
+    (tmp / 'cls-v1.json').write_text(json.dumps(data))
     shutil.rmtree(out)
     capsys.readouterr()
-    assert run('cls', *seeds, '--report-only') == 0
+    assert run('cls-v1', *seeds, '--report-only') == 0
     assert ('(seeds 0 1 2); mean +9.00 ± 4.00, 3/3 positive; on different '
             'machines: seeds 1, not counted: holds') in capsys.readouterr().out
-    c = json.loads((tmp / 'cls.json').read_text())['comparison'][
+    c = json.loads((tmp / 'cls-v1.json').read_text())['comparison'][
         'dmt beats supervised']
     assert c['excluded']['seeds'] == [1] and c['holds'] is True
-    assert run('cls', *seeds, '--report-only', '--count-cross-machine') == 0
+    assert run('cls-v1', *seeds, '--report-only', '--count-cross-machine') == 0
     assert 'on different machines: seeds 1, counted: holds' in (
         capsys.readouterr().out)
-    result = json.loads((tmp / 'cls.json').read_text())
+    result = json.loads((tmp / 'cls-v1.json').read_text())
     assert result['count_cross_machine'] is True
     assert 'excluded' not in result['comparison']['dmt beats supervised']
 
 
-@pytest.mark.parametrize('task', ['seg', 'cls'])
+@pytest.mark.parametrize('task', ['seg-v1', 'cls-v1'])
 def test_json_of_the_older_tool_gives_the_same_report(task, tmp_path,
                                                       capsys):
     # machine: 'vm' and a flat cpu_count per run: every machine unknown
@@ -155,7 +156,7 @@ def test_comparisons_pair_the_seeds_both_methods_ran():
         ('supervised', 0, 38.0), ('supervised', 1, 46.0),
         ('supervised', 2, 44.0), ('self-training', 0, 40.0),
         ('dmt', 0, 41.0), ('dmt', 1, 45.0), ('dmt', 2, 44.0)]]
-    summary, comp = bench.summarize('seg', runs)
+    summary, comp = bench.summarize('seg-v1', runs)
     # self-training ran seed 0 only: compared with DMT's seed 0 (41 - 40),
     # not with DMT's mean over three seeds; one seed decides nothing
     assert comp['dmt beats self-training']['seeds'] == [0]
@@ -190,7 +191,7 @@ def test_second_baseline_is_compared_but_kept_out_of_the_ordering():
     regime = comp['regime']
     assert regime['baseline'] == 'supervised-plateau'
     assert regime['ratio'] == pytest.approx(45.5 / 60.5)
-    table = report.format_table('seg', 'mIoU', [0, 1], *report.summarize(
+    table = report.format_table('seg-v1', 'mIoU', [0, 1], *report.summarize(
         methods, runs, baseline='supervised-plateau'))
     assert 'regime: supervised-plateau / oracle = 45.50 / 60.50' in table
 
@@ -200,13 +201,13 @@ def test_a_claim_holds_by_its_mean_when_a_seed_is_negative():
     runs = [dict(method=m, seed=s, final=v) for s in range(10)
             for m, v in (('supervised', 10.0),
                          ('dmt', 15.0 if s < 9 else 9.5))]
-    c = bench.summarize('seg', runs)[1]['dmt beats supervised']
+    c = bench.summarize('seg-v1', runs)[1]['dmt beats supervised']
     assert c['positive'] == 9 and c['mean'] == pytest.approx(4.45)
     assert c['std'] == pytest.approx(math.sqrt(3.025))
     assert c['holds'] is True
     # five seeds with one negative: mean 3.8 < 2 x std 5.37, not a claim
     runs = [r for r in runs if r['seed'] >= 5]
-    c = bench.summarize('seg', runs)[1]['dmt beats supervised']
+    c = bench.summarize('seg-v1', runs)[1]['dmt beats supervised']
     assert c['positive'] == 4 and c['holds'] is False
 
 

@@ -24,51 +24,53 @@ def test_dry_run_prints_exact_commands(tmp_path, monkeypatch, capsys):
     out = str(tmp_path)
     seg = 'configs/dmt/dmt_deeplabv2-lite0_digit-scenes.py'
     cls = 'configs/dmt/dmt_wrn10-2_digits-pool.py'
-    assert bench.main(['seg', '--seeds', '0', '5', '--out', out,
+    assert bench.main(['seg-v1', '--seeds', '0', '5', '--out', out,
                        '--dry-run']) == 0
     expected = []
     for s in (0, 5):
         pre = f'DMT_SPLIT={s} python tools/train.py'
         tail = f'seed{s} --cfg-options randomness.seed={s}'
         # dmt trains phase 0 first; self-training and mutual-ce load it
-        phase0 = ' '.join(f'train_cfg.phase0_from.{m}={out}/seg/dmt/seed{s}/'
+        phase0 = ' '.join(f'train_cfg.phase0_from.{m}='
+                          f'{out}/seg-v1/dmt/seed{s}/'
                           f'phase0_{m}.pth' for m in 'AB')
         expected += [
             f'{pre} configs/dmt/deeplabv2-lite0_digit-scenes_labeled-only.py'
-            f' --work-dir {out}/seg/supervised/{tail}',
-            f'{pre} {seg} --work-dir {out}/seg/dmt/{tail}',
-            f'{pre} {seg} --work-dir {out}/seg/self-training/{tail} '
+            f' --work-dir {out}/seg-v1/supervised/{tail}',
+            f'{pre} {seg} --work-dir {out}/seg-v1/dmt/{tail}',
+            f'{pre} {seg} --work-dir {out}/seg-v1/self-training/{tail} '
             f'train_cfg.teacher=self {phase0}',
-            f'{pre} {seg} --work-dir {out}/seg/mutual-ce/{tail} '
+            f'{pre} {seg} --work-dir {out}/seg-v1/mutual-ce/{tail} '
             f'model.segmentor.decode_head.loss_decode.dynamic=False {phase0}',
             f'{pre} configs/dmt/deeplabv2-lite0_digit-scenes_oracle.py '
-            f'--work-dir {out}/seg/oracle/{tail}',
+            f'--work-dir {out}/seg-v1/oracle/{tail}',
         ]
     assert capsys.readouterr().out.splitlines() == expected
 
     # cls, with one complete run (whose phase 0 chain-ce loads) and one
     # interrupted run
-    os.makedirs(f'{out}/cls/dmt/seed0')
-    with open(f'{out}/cls/dmt/seed0/dmt_summary.json', 'w') as f:
+    os.makedirs(f'{out}/cls-v1/dmt/seed0')
+    with open(f'{out}/cls-v1/dmt/seed0/dmt_summary.json', 'w') as f:
         json.dump(dict(metric='accuracy/top1',
                        stages=[dict(model=None, phase=0, val=70.0)]), f)
-    open(f'{out}/cls/dmt/seed0/phase0.pth', 'w').close()
-    os.makedirs(f'{out}/cls/chain-ce/seed0')
-    open(f'{out}/cls/chain-ce/seed0/last_checkpoint', 'w').close()
+    open(f'{out}/cls-v1/dmt/seed0/phase0.pth', 'w').close()
+    os.makedirs(f'{out}/cls-v1/chain-ce/seed0')
+    open(f'{out}/cls-v1/chain-ce/seed0/last_checkpoint', 'w').close()
     pre = 'DMT_SPLIT=0 python tools/train.py'
     tail = '--cfg-options randomness.seed=0'
     sup = 'configs/dmt/wrn10-2_digits-pool_labeled-only.py'
     for flag, resume in (([], ''), (['--resume'], '--resume ')):
-        assert bench.main(['cls', '--seeds', '0', '--methods', 'supervised',
+        assert bench.main(['cls-v1', '--seeds', '0', '--methods', 'supervised',
                            'chain-ce', 'dmt', '--out', out, '--dry-run',
                            *flag]) == 0
         assert capsys.readouterr().out.splitlines() == [
-            f'# complete, skipped: {out}/cls/dmt/seed0',
-            f'{pre} {sup} --work-dir {out}/cls/supervised/seed0 {tail}',
+            f'# complete, skipped: {out}/cls-v1/dmt/seed0',
+            f'{pre} {sup} --work-dir {out}/cls-v1/supervised/seed0 {tail}',
         ] + (['# interrupted, needs --resume:'] if not flag else []) + [
-            f'{pre} {cls} --work-dir {out}/cls/chain-ce/seed0 {resume}{tail} '
+            f'{pre} {cls} --work-dir {out}/cls-v1/chain-ce/seed0 '
+            f'{resume}{tail} '
             'model.head.dynamic=False '
-            f'train_cfg.phase0_from={out}/cls/dmt/seed0/phase0.pth',
+            f'train_cfg.phase0_from={out}/cls-v1/dmt/seed0/phase0.pth',
         ]
 
 
@@ -76,13 +78,13 @@ def test_selection_runs_validate_on_the_heldout_part(tmp_path, monkeypatch,
                                                      capsys):
     monkeypatch.chdir(REPO)
     out = str(tmp_path)
-    assert bench.main(['cls', '--seeds', '1', '--methods', 'dmt', '--out',
+    assert bench.main(['cls-v1', '--seeds', '1', '--methods', 'dmt', '--out',
                        out, '--eval-on', 'heldout', '--env', 'DMT_BUDGET=10',
                        '--tag', 'n10', '--dry-run']) == 0
     assert capsys.readouterr().out.splitlines() == [
         'DMT_SPLIT=1 DMT_BUDGET=10 python tools/train.py '
         'configs/dmt/dmt_wrn10-2_digits-pool.py --work-dir '
-        f'{out}/cls-n10-heldout/dmt/seed1 --cfg-options randomness.seed=1 '
+        f'{out}/cls-v1-n10-heldout/dmt/seed1 --cfg-options randomness.seed=1 '
         'val_dataloader.dataset.ann_file=meta/heldout.txt']
     args = bench.parse_args(['seg', '--eval-on', 'heldout', '--tag', 'g3'])
     assert args.json == 'docs/benchmarks/selection/seg-g3.json'
@@ -90,43 +92,45 @@ def test_selection_runs_validate_on_the_heldout_part(tmp_path, monkeypatch,
     with pytest.raises(SystemExit):  # the from-scratch data has none
         bench.parse_args(['seg-scratch', '--eval-on', 'heldout'])
     with pytest.raises(SystemExit):
-        bench.parse_args(['seg', '--env', 'DMT_BUDGET'])
+        bench.parse_args(['seg-v1', '--env', 'DMT_BUDGET'])
 
 
 def test_portable_records_hold_no_path_of_the_machine():
-    phase0 = 'train_cfg.phase0_from.A=/data/bench/seg/dmt/seed0/phase0_A.pth'
-    run = dict(work_dir='/data/bench/seg/mutual-ce/seed0', attempts=[],
+    phase0 = ('train_cfg.phase0_from.A=/data/bench/seg-v1/dmt/seed0/'
+              'phase0_A.pth')
+    run = dict(work_dir='/data/bench/seg-v1/mutual-ce/seed0', attempts=[],
                stages=[dict(model='A', phase=0, iters=0, phase0_from=(
-                   '/data/bench/seg/dmt/seed0/phase0_A.pth')),
+                   '/data/bench/seg-v1/dmt/seed0/phase0_A.pth')),
                    dict(model='A', phase=1, iters=3)],
                cfg_options=['randomness.seed=0', phase0], command=(
                    f'DMT_SPLIT=0 /opt/venv/bin/python {REPO}/tools/train.py '
                    f'{REPO}/configs/x.py --work-dir '
-                   '/data/bench/seg/mutual-ce/seed0 --cfg-options '
+                   '/data/bench/seg-v1/mutual-ce/seed0 --cfg-options '
                    f'randomness.seed=0 {phase0}'))
     got = bench.portable(run, '/data/bench')
-    assert got['work_dir'] == 'seg/mutual-ce/seed0'
-    rel = 'train_cfg.phase0_from.A=seg/dmt/seed0/phase0_A.pth'
+    assert got['work_dir'] == 'seg-v1/mutual-ce/seed0'
+    rel = 'train_cfg.phase0_from.A=seg-v1/dmt/seed0/phase0_A.pth'
     assert got['cfg_options'] == ['randomness.seed=0', rel]
     assert got['stages'] == [
         dict(model='A', phase=0, iters=0,
-             phase0_from='seg/dmt/seed0/phase0_A.pth'),
+             phase0_from='seg-v1/dmt/seed0/phase0_A.pth'),
         dict(model='A', phase=1, iters=3)]
     assert got['command'] == (
         'DMT_SPLIT=0 python tools/train.py configs/x.py --work-dir '
-        f'seg/mutual-ce/seed0 --cfg-options randomness.seed=0 {rel}')
+        f'seg-v1/mutual-ce/seed0 --cfg-options randomness.seed=0 {rel}')
 
 
 def test_bad_method_is_refused():
     with pytest.raises(SystemExit):
-        bench.parse_args(['cls', '--methods', 'mutual-ce'])
+        bench.parse_args(['cls-v1', '--methods', 'mutual-ce'])
 
 
 @pytest.mark.slow
 def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     run, calls, tmp, out = fake
     seeds = ('--seeds', '0', '1', '2')
-    assert run('seg', *seeds, '--cfg-options', 'train_cfg.max_iters=30') == 0
+    assert run('seg-v1', *seeds, '--cfg-options',
+               'train_cfg.max_iters=30') == 0
     made = calls()
     assert len(made) == 15
     for call in made:  # seeds outer, one run at a time
@@ -136,15 +140,16 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
         assert opts[0] == f'randomness.seed={seed}'
         assert opts[-1] == 'train_cfg.max_iters=30' and '--resume' not in opts
     assert [c['key'] for c in made[:5]] == [
-        'seg/supervised/seed0', 'seg/dmt/seed0', 'seg/self-training/seed0',
-        'seg/mutual-ce/seed0', 'seg/oracle/seed0']
+        'seg-v1/supervised/seed0', 'seg-v1/dmt/seed0',
+        'seg-v1/self-training/seed0',
+        'seg-v1/mutual-ce/seed0', 'seg-v1/oracle/seed0']
     table = capsys.readouterr().out
     assert 'ddof=1' in table
     assert ('dmt beats supervised: +10.00 +9.00 +8.00 (seeds 0 1 2); mean '
             '+9.00 ± 1.00, 3/3 positive: holds') in table
     assert 'supervised / oracle = 42.00 / 62.00 = 0.677' in table
 
-    result = json.loads((tmp / 'seg.json').read_text())
+    result = json.loads((tmp / 'seg-v1.json').read_text())
     assert result['metric'] == 'mIoU' and result['seeds'] == [0, 1, 2]
     summary = result['summary']
     # hand-computed: sample std (ddof=1)
@@ -185,31 +190,32 @@ def test_seg_runs_statistics_json_png_and_skip(fake, capsys):
     assert dmt0['start'] and dmt0['attempts'][0]['rc'] == 0
     assert dmt0['commit'] and len(dmt0['commit']) == 40
     assert isinstance(dmt0['dirty'], bool)
-    assert dmt0['work_dir'] == 'seg/dmt/seed0'
+    assert dmt0['work_dir'] == 'seg-v1/dmt/seed0'
     assert dmt0['command'].startswith('DMT_SPLIT=0 python ')
     sup1 = runs['supervised', 1]
     assert sup1['final'] == 42.0  # the val at iteration 30, not at 20
     assert sup1['vals'] == [dict(step=10, val=39.0), dict(step=20, val=39.0),
                             dict(step=30, val=42.0)]
     assert dmt0['stages'][2]['iters'] == 10
-    for png in ('seg.png', 'seg_curves.png'):
+    for png in ('seg-v1.png', 'seg-v1_curves.png'):
         assert (tmp / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # complete runs are skipped; the report is rebuilt from the work dirs
-    os.remove(tmp / 'seg.png')
-    assert run('seg', *seeds, '--cfg-options', 'train_cfg.max_iters=30') == 0
+    os.remove(tmp / 'seg-v1.png')
+    assert run('seg-v1', *seeds, '--cfg-options',
+               'train_cfg.max_iters=30') == 0
     assert len(calls()) == 15
-    again = json.loads((tmp / 'seg.json').read_text())
-    assert again['summary'] == summary and (tmp / 'seg.png').is_file()
+    again = json.loads((tmp / 'seg-v1.json').read_text())
+    assert again['summary'] == summary and (tmp / 'seg-v1.png').is_file()
 
 
 @pytest.mark.slow
 def test_cls_ordering_failures_and_report_only_from_json(fake, capsys):
     run, calls, tmp, out = fake
     seeds = ('--seeds', '0', '1', '2')
-    assert run('cls', *seeds) == 0
+    assert run('cls-v1', *seeds) == 0
     assert len(calls()) == 12
-    result = json.loads((tmp / 'cls.json').read_text())
+    result = json.loads((tmp / 'cls-v1.json').read_text())
     assert result['metric'] == 'accuracy/top1'
     s = result['summary']
     assert (s['chain-ce']['mean'], s['chain-ce']['std']) == (92.0, 2.0)
@@ -230,16 +236,16 @@ def test_cls_ordering_failures_and_report_only_from_json(fake, capsys):
 
     # work dirs gone (a new machine): --report-only rebuilds from the JSON
     shutil.rmtree(out)
-    os.remove(tmp / 'cls.png')
-    assert run('cls', *seeds, '--report-only') == 0
+    os.remove(tmp / 'cls-v1.png')
+    assert run('cls-v1', *seeds, '--report-only') == 0
     assert len(calls()) == 12
-    rebuilt = json.loads((tmp / 'cls.json').read_text())
+    rebuilt = json.loads((tmp / 'cls-v1.json').read_text())
     assert rebuilt['runs'] == result['runs']
     assert rebuilt['summary'] == result['summary']
-    assert (tmp / 'cls.png').is_file()
+    assert (tmp / 'cls-v1.png').is_file()
     assert '92.00 ± 2.00' in capsys.readouterr().out
     # nothing to report: no JSON is written over an empty result
-    assert run('cls', *seeds, '--report-only', '--json',
+    assert run('cls-v1', *seeds, '--report-only', '--json',
                str(tmp / 'none.json')) == 1
     assert not (tmp / 'none.json').exists()
 
@@ -248,25 +254,25 @@ def test_cls_ordering_failures_and_report_only_from_json(fake, capsys):
 def test_interrupted_run_needs_resume_and_continues(fake, monkeypatch,
                                                     capsys):
     run, calls, tmp, out = fake
-    monkeypatch.setenv('FAKE_CRASH', 'seg/dmt/seed0')
+    monkeypatch.setenv('FAKE_CRASH', 'seg-v1/dmt/seed0')
     args = ('--seeds', '0', '--methods', 'supervised', 'dmt')
-    assert run('seg', *args) == 1  # the crash is reported
+    assert run('seg-v1', *args) == 1  # the crash is reported
     assert 'exited with 3' in capsys.readouterr().err
-    work = out / 'seg' / 'dmt' / 'seed0'
+    work = out / 'seg-v1' / 'dmt' / 'seed0'
     record = json.loads((work / 'benchmark_run.json').read_text())
     assert [a['rc'] for a in record['attempts']] == [3]
     assert len(calls()) == 2
 
     # without --resume: refused before any training
-    assert run('seg', *args) == 1
+    assert run('seg-v1', *args) == 1
     assert 'pass --resume' in capsys.readouterr().err
     assert len(calls()) == 2
 
-    assert run('seg', *args, '--resume') == 0
+    assert run('seg-v1', *args, '--resume') == 0
     made = calls()
-    assert len(made) == 3 and made[2]['key'] == 'seg/dmt/seed0'
+    assert len(made) == 3 and made[2]['key'] == 'seg-v1/dmt/seed0'
     assert '--resume' in made[2]['argv']
-    result = json.loads((tmp / 'seg.json').read_text())
+    result = json.loads((tmp / 'seg-v1.json').read_text())
     dmt0 = [r for r in result['runs'] if r['method'] == 'dmt'][0]
     assert [(a['rc'], a['resumed']) for a in dmt0['attempts']] == [
         (3, False), (0, True)]
@@ -283,8 +289,8 @@ def test_interrupted_run_needs_resume_and_continues(fake, monkeypatch,
 ])
 def test_config_errors_come_before_any_run(fake, broken, message):
     run, calls, tmp, out = fake
-    config = bench.TASKS['seg']['methods']['dmt' if broken == 'dmt' else
-                                           'supervised'][0]
+    config = bench.TASKS['seg-v1']['methods'][
+        'dmt' if broken == 'dmt' else 'supervised'][0]
     text = open(config).read()
     if broken == 'dmt':
         text = text.replace('decode_head', 'auxiliary_head')
@@ -293,5 +299,20 @@ def test_config_errors_come_before_any_run(fake, broken, message):
     with open(config, 'w') as f:
         f.write(text)
     with pytest.raises((KeyError, ValueError), match=message):
-        run('seg', '--seeds', '0')
+        run('seg-v1', '--seeds', '0')
+    assert calls() == []
+
+
+def test_a_run_of_another_config_is_refused(fake):
+    # e.g. a task whose configs changed (seg at PROTOCOL-v2's lengths) over
+    # the work dirs of its earlier recipe: not counted, not continued
+    run, calls, tmp, out = fake
+    work = out / 'seg' / 'dmt' / 'seed0'
+    work.mkdir(parents=True)
+    (work / 'dmt_deeplabv2-lite0_digit-scenes.py').write_text('')
+    (work / 'dmt_summary.json').write_text(json.dumps(dict(
+        metric='mIoU', stages=[dict(model='A', phase=5, val=50.0)])))
+    with pytest.raises(ValueError, match='seed0 holds a run of '
+                       'dmt_deeplabv2-lite0_digit-scenes.py, not of'):
+        run('seg', '--seeds', '0', '--methods', 'dmt')
     assert calls() == []

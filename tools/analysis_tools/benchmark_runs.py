@@ -70,7 +70,9 @@ def read_final(work_dir: str, spec: dict, method: str):
     """The final value(s) of a run, or None while it is not complete (a
     DMT-style run: until every model has a stage of the last phase that the
     config dumped into the work dir names; a supervised run: until val is
-    logged at ``max_iters``).
+    logged at ``max_iters``). A work dir where the Runner dumped another
+    config than the method's is refused (ValueError): its results are not
+    the method's.
 
     Returns:
         dict | None: ``final`` (float; two models: the mean of A and B),
@@ -82,6 +84,12 @@ def read_final(work_dir: str, spec: dict, method: str):
     config, _, source = spec['methods'][method]
     metric = spec['metric']
     dumped = osp.join(work_dir, osp.basename(config))  # by the Runner
+    others = sorted(osp.basename(p)
+                    for p in glob.glob(osp.join(work_dir, '*.py')))
+    if others and not osp.isfile(dumped):  # e.g. a task's configs changed
+        raise ValueError(
+            f'{work_dir} holds a run of {", ".join(others)}, not of '
+            f'{config} ({method}): move it away or pass another --out')
     if source == 'dmt':
         path = osp.join(work_dir, SUMMARY)
         summary = _read_json(path)

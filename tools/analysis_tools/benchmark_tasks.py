@@ -1,6 +1,9 @@
 # Copyright (c) dmt_mm contributors. All rights reserved.
 """The benchmark tasks of ``benchmark_ssl.py``: configs, methods, held-out
-evaluation (docs/benchmarks/PROTOCOL.md).
+evaluation. ``seg`` and ``cls`` are the tables of the README, at the lengths
+of docs/benchmarks/PROTOCOL-v2.md; ``seg-v1`` and ``cls-v1`` the same
+recipes at ``make demo``'s shortened lengths (PROTOCOL.md, the tables of
+2026-12-03/04), ``seg-scratch`` and ``cls-50`` the earlier proxies.
 
 task -> val ``metric``, ``methods`` (weakest expected first, the paper's
 ordering: supervised < self-training < mutual training without dynamic
@@ -26,12 +29,19 @@ every method but is not a step of the paper's ordering.
 """
 import os.path as osp
 
-SEG = 'configs/dmt/dmt_deeplabv2-lite0_digit-scenes.py'
+SEG = 'configs/dmt/dmt_deeplabv2-lite0_digit-scenes_long.py'
+SEG_V1 = 'configs/dmt/dmt_deeplabv2-lite0_digit-scenes.py'
 SEG_SCRATCH = 'configs/dmt/dmt_deeplabv2-r18_digit-scenes.py'
-CLS = 'configs/dmt/dmt_wrn10-2_digits-pool.py'
+CLS = 'configs/dmt/dmt_wrn10-2_digits-pool_long.py'
+CLS_V1 = 'configs/dmt/dmt_wrn10-2_digits-pool.py'
 SEG_DYNAMIC_OFF = 'model.segmentor.decode_head.loss_decode.dynamic=False'
 SEG_PHASE0 = dict(provider='dmt', consumers=('self-training', 'mutual-ce'),
                   models=('A', 'B'))
+#: the val loaders pointed at the held-out part of the labelled pool
+SEG_HELDOUT = ('val_dataloader.dataset.ann_file=splits/heldout.txt',
+               'val_dataloader.dataset.data_prefix.img_path=img_dir/train',
+               'val_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train')
+CLS_HELDOUT = ('val_dataloader.dataset.ann_file=meta/heldout.txt', )
 CLS_PHASE0 = dict(provider='dmt', consumers=('chain-ce', ), models=None)
 #: per kind of run (its final value's source): the config keys of its data
 #: loaders' worker count and of their persistent_workers (None: none)
@@ -45,18 +55,36 @@ TASKS = {
         metric='mIoU',
         methods={
             'supervised': (
-                'configs/dmt/deeplabv2-lite0_digit-scenes_labeled-only.py',
+                'configs/dmt/'
+                'deeplabv2-lite0_digit-scenes_long_labeled-only.py', (),
+                'scalars'),
+            'supervised-long': (
+                'configs/dmt/'
+                'deeplabv2-lite0_digit-scenes_long_labeled-only-2x.py',
                 (), 'scalars'),
             'self-training': (SEG, ('train_cfg.teacher=self', ), 'dmt'),
             'mutual-ce': (SEG, (SEG_DYNAMIC_OFF, ), 'dmt'),
             'dmt': (SEG, (), 'dmt'),
+            'oracle': (
+                'configs/dmt/deeplabv2-lite0_digit-scenes_long_oracle.py', (),
+                'scalars'),
+        },
+        heldout=SEG_HELDOUT,
+        phase0=SEG_PHASE0, regime='supervised-long',
+        ordering=('supervised', 'self-training', 'mutual-ce', 'dmt')),
+    'seg-v1': dict(
+        metric='mIoU',
+        methods={
+            'supervised': (
+                'configs/dmt/deeplabv2-lite0_digit-scenes_labeled-only.py',
+                (), 'scalars'),
+            'self-training': (SEG_V1, ('train_cfg.teacher=self', ), 'dmt'),
+            'mutual-ce': (SEG_V1, (SEG_DYNAMIC_OFF, ), 'dmt'),
+            'dmt': (SEG_V1, (), 'dmt'),
             'oracle': ('configs/dmt/deeplabv2-lite0_digit-scenes_oracle.py',
                        (), 'scalars'),
         },
-        heldout=('val_dataloader.dataset.ann_file=splits/heldout.txt',
-                 'val_dataloader.dataset.data_prefix.img_path=img_dir/train',
-                 'val_dataloader.dataset.data_prefix.seg_map_path='
-                 'ann_dir/train'),
+        heldout=SEG_HELDOUT,
         phase0=SEG_PHASE0),
     'seg-scratch': dict(
         metric='mIoU',
@@ -82,18 +110,35 @@ TASKS = {
             'dmt': ('configs/dmt/dmt_wrn10-2_digits-50.py', (), 'dmt'),
         },
         heldout=None, phase0=CLS_PHASE0),
-    'cls': dict(
+    'cls-v1': dict(
         metric='accuracy/top1',
         methods={
             'supervised': ('configs/dmt/wrn10-2_digits-pool_labeled-only.py',
                            (), 'scalars'),
-            'chain-ce': (CLS, ('model.head.dynamic=False', ), 'dmt'),
-            'dmt': (CLS, (), 'dmt'),
+            'chain-ce': (CLS_V1, ('model.head.dynamic=False', ), 'dmt'),
+            'dmt': (CLS_V1, (), 'dmt'),
             'oracle': ('configs/dmt/wrn10-2_digits-pool_oracle.py', (),
                        'scalars'),
         },
-        heldout=('val_dataloader.dataset.ann_file=meta/heldout.txt', ),
+        heldout=CLS_HELDOUT,
         phase0=CLS_PHASE0),
+    'cls': dict(
+        metric='accuracy/top1',
+        methods={
+            'supervised': (
+                'configs/dmt/wrn10-2_digits-pool_long_labeled-only.py', (),
+                'scalars'),
+            'supervised-long': (
+                'configs/dmt/wrn10-2_digits-pool_long_labeled-only-2x.py', (),
+                'scalars'),
+            'chain-ce': (CLS, ('model.head.dynamic=False', ), 'dmt'),
+            'dmt': (CLS, (), 'dmt'),
+            'oracle': ('configs/dmt/wrn10-2_digits-pool_long_oracle.py', (),
+                       'scalars'),
+        },
+        heldout=CLS_HELDOUT,
+        phase0=CLS_PHASE0, regime='supervised-long',
+        ordering=('supervised', 'chain-ce', 'dmt')),
 }
 
 
