@@ -6,12 +6,4 @@ _base_ = ['./deeplabv2-lite0_digit-scenes_long_labeled-only.py']
 
 num_iters = 8000
 train_cfg = dict(max_iters=num_iters)
-param_scheduler = [
-    dict(
-        type='PolyLR',
-        power=0.9,
-        eta_min=0.0,
-        by_epoch=False,
-        begin=0,
-        end=num_iters)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], end=num_iters)]

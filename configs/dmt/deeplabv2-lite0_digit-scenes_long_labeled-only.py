@@ -19,13 +19,5 @@ train_dataloader = dict(
     dataset=dict(
         ann_file=f'splits/pool_labeled{num_labeled}_{_base_.split}.txt'))
 train_cfg = dict(max_iters=num_iters, val_interval=500)
-param_scheduler = [
-    dict(
-        type='PolyLR',
-        power=0.9,
-        eta_min=0.0,
-        by_epoch=False,
-        begin=0,
-        end=num_iters)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], end=num_iters)]
 default_hooks = dict(checkpoint=dict(interval=1000))

@@ -8,11 +8,4 @@ _base_ = ['./wrn10-2_digits-pool_labeled-only.py']
 
 num_iters = 720 * 6
 train_cfg = dict(max_iters=num_iters, val_interval=720)
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=0.0,
-        by_epoch=False,
-        begin=0,
-        end=num_iters)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], end=num_iters)]
