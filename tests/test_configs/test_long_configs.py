@@ -110,8 +110,10 @@ def test_cls_long_and_its_baselines(monkeypatch):
     dmt = _load(methods['dmt'][0], monkeypatch)
     tc = dmt.train_cfg
     assert (tc.phase0_iters, tc.phase_iters) == (720, 720)
+    assert (dmt.model.head.gamma1, dmt.model.head.gamma2) == (2.0, 2.0)
     assert _diff(demo, dmt) == {'train_cfg.phase0_iters',
-                                'train_cfg.phase_iters'}
+                                'train_cfg.phase_iters', 'model.head.gamma1',
+                                'model.head.gamma2'}
     equal = _load(methods['supervised'][0], monkeypatch)
     assert equal.train_cfg.max_iters == (tc.phase0_iters + len(
         tc.keep_ratios) * tc.phase_iters)
