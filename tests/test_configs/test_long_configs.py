@@ -61,7 +61,7 @@ def test_seg_long_is_the_demo_with_the_protocol_lengths(monkeypatch):
     long = _load(TASKS['seg']['methods']['dmt'][0], monkeypatch, 40)
     assert long.train_cfg.phase0_iters == 4000
     assert long.train_cfg.phase_iters is None
-    assert long.train_cfg.phase_epochs == 4  # the paper's 4 epochs
+    assert long.train_cfg.phase_epochs == 8  # 2 x the paper's 4 epochs
     assert _diff(demo, long) == {
         'train_cfg.phase0_iters', 'train_cfg.phase_iters',
         'train_cfg.phase_epochs', 'default_hooks.checkpoint.interval'}
@@ -99,7 +99,7 @@ def test_seg_baselines_are_as_long_as_the_protocol_says(budget,
 
 def test_seg_equal_compute_at_the_default_budget(monkeypatch):
     cfg = _load(TASKS['seg']['methods']['supervised'][0], monkeypatch)
-    assert cfg.train_cfg.max_iters == 4000 + 5 * 547
+    assert cfg.train_cfg.max_iters == 4000 + 5 * 1094
     assert cfg.train_dataloader.dataset.ann_file == (
         'splits/pool_labeled80_seed0.txt')
 
