@@ -26,6 +26,7 @@ import sys
 from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_report import _stats as report_stats  # noqa: E402
 from benchmark_runs import write  # noqa: E402
 
 #: what each method is, before its length (the JSON holds the lengths)
@@ -70,15 +71,17 @@ def _iters(data: dict, method: str):
     return (values.pop() if len(values) == 1 else None), two
 
 
-def _stat(values) -> str:
-    std = f'{statistics.stdev(values):.2f}' if len(values) > 1 else '-'
-    return f'{statistics.mean(values):.2f} ± {std}'
+def _stat(mean, std, sign='') -> str:
+    """``mean ± std`` (std None: ``-``; mean None: ``n/a``)."""
+    mean = 'n/a' if mean is None else f'{mean:{sign}.2f}'
+    return f'{mean} ± {"-" if std is None else f"{std:.2f}"}'
 
 
 def _row(label: str, values: dict, seeds, stat=None) -> str:
     cells = [f'{values[s]:.2f}' if s in values else '' for s in seeds]
     return '| ' + ' | '.join(
-        [label, stat or _stat(list(values.values()))] + cells) + ' |'
+        [label, stat or _stat(*report_stats(list(values.values())))]
+        + cells) + ' |'
 
 
 def phase0_values(data: dict) -> dict:
@@ -101,9 +104,8 @@ def methods_table(data: dict) -> list:
         what = ', '.join(filter(None, [WHAT.get(method), length]))
         label = f'`{method}`' + (f' ({what})' if what else '')
         values = {int(k): v for k, v in stats['values'].items()}
-        std = '-' if stats['std'] is None else f'{stats["std"]:.2f}'
         lines.append(_row(label, values, seeds,
-                          f'{stats["mean"]:.2f} ± {std}'))
+                          _stat(stats['mean'], stats['std'])))
         if method == 'dmt' and phase0_values(data):
             lines.append(_row("(`dmt`'s phase 0" + (
                 ', mean of its models)' if two else ')'),
@@ -121,14 +123,12 @@ def claims_table(data: dict) -> list:
         x, y = name.split(' beats ')
         diffs = ', '.join(f'{d:+.2f} ({s})'
                           for s, d in zip(c['seeds'], c['diffs']))
-        std = '-' if c['std'] is None else f'{c["std"]:.2f}'
-        mean = 'n/a' if c['mean'] is None else f'{c["mean"]:+.2f}'
         verdict = VERDICT[c['holds']]
         if c.get('excluded'):
             verdict += (' (seeds ' + ', '.join(map(
                 str, c['excluded']['seeds'])) + ' not counted: other '
                 'machines)')
-        lines.append(f'| `{x}` - `{y}` | {diffs} | {mean} ± {std} | '
+        lines.append(f'| `{x}` - `{y}` | {diffs} | {_stat(c["mean"], c["std"], "+")} | '
                      f'{c["positive"]}/{len(c["diffs"])} | {verdict} |')
     return lines
 
