@@ -3,6 +3,7 @@
 from a benchmark JSON, checked against hand-computed values, and its
 --write / --check on the blocks between markers."""
 import json
+import subprocess
 
 import pytest
 
@@ -74,6 +75,7 @@ def test_tables_hold_the_hand_computed_values():
             '(seeds 0, 1)') in lines
     assert not any('`oracle` beats' in line or '- `oracle`' in line
                    for line in lines)
+    assert lines[-1] == '- code: commits none recorded (14 runs)'
 
 
 def test_committed_v1_tables_render_their_json():
@@ -102,8 +104,9 @@ def test_write_replaces_only_the_marked_block(tmp_path, capsys):
     text = doc.read_text()
     assert text.startswith('# Title\n\nbefore\n<!-- benchmark_markdown: '
                            'seg -->\n| method (`seg`')
-    assert text.endswith('**holds**\n- regime: `supervised-long` / '
-                         '`oracle` = 50.00 / 61.00 = 0.820 (seeds 0, 1)\n'
+    assert text.endswith('- regime: `supervised-long` / `oracle` = 50.00 '
+                         '/ 61.00 = 0.820 (seeds 0, 1)\n- code: commits '
+                         'none recorded (14 runs)\n'
                          '<!-- /benchmark_markdown: seg -->\nafter\n')
     assert md.main([str(path), '--check', str(doc)]) == 0
     # a value that changes in the JSON makes the check fail again
@@ -133,3 +136,66 @@ def test_documented_command_runs(capsys):
         assert md.main([str(REPO / a) for a in argv]) == 0
         out = capsys.readouterr().out
         assert out.count('| comparison |') == len(argv)
+
+
+def _git(repo, *argv):
+    return subprocess.run(['git', '-C', str(repo), *argv], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _commit(repo, name, text):
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_text(text)
+    _git(repo, 'add', '-A')
+    _git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit',
+         '-qm', name)
+    return _git(repo, 'rev-parse', 'HEAD')
+
+
+def test_code_line_and_check_name_commits_that_differ_in_code(tmp_path,
+                                                              capsys):
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+    _git(repo, 'init', '-q')
+    for d in ('dmt_mm', 'configs', 'tools'):
+        first = _commit(repo, f'{d}/a.py', 'x = 1\n')
+    docs = _commit(repo, 'README.md', 'only docs\n')
+    tools = _commit(repo, 'tools/a.py', 'x = 2\n')
+    data = _data()
+    for i, run in enumerate(data['runs']):
+        run['commit'] = first if i < 10 else docs
+    data['runs'][0]['dirty'] = True
+    lines = md.render(data).splitlines()
+    assert lines[-1] == (f'- code: commits `{first[:10]}` (10 runs), '
+                         f'`{docs[:10]}` (4 runs); 1 from a tree with '
+                         'uncommitted changes')
+    # a commit that changed only the docs is the same code version
+    assert md.code_differs(data, str(repo)) == []
+    path = repo / 'seg.json'
+    doc = repo / 'README.md'
+    doc.write_text('<!-- benchmark_markdown: seg -->\n'
+                   '<!-- /benchmark_markdown: seg -->\n')
+    path.write_text(json.dumps(data))
+    assert md.main([str(path), '--write', str(doc)]) == 0
+    assert md.main([str(path), '--check', str(doc)]) == 0
+    # one run from a commit that changed tools/: the check fails, naming it
+    data['runs'][-1]['commit'] = tools
+    assert md.code_differs(data, str(repo)) == [
+        f'seg: commit {tools} differs from {first} in tools']
+    path.write_text(json.dumps(data))
+    md.main([str(path), '--write', str(doc)])
+    capsys.readouterr()
+    assert md.main([str(path), '--check', str(doc)]) == 1
+    assert 'in tools: not one code version' in capsys.readouterr().err
+    # commits git does not know (a shallow clone) are not judged
+    data['runs'][-1]['commit'] = 'f' * 40
+    assert md.code_differs(data, str(repo)) == []
+
+
+def test_committed_v1_runs_are_one_code_version():
+    for name in ('seg-v1', 'cls-v1'):
+        data = json.loads((REPO / f'docs/benchmarks/{name}.json').read_text())
+        trees = md.code_trees({r['commit'] for r in data['runs']}, str(REPO))
+        if None in trees.values():
+            pytest.skip('a shallow clone: the runs\' commits are not here')
+        assert len(set(trees.values())) == 1, name

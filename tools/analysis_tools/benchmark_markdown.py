@@ -7,12 +7,13 @@ phase 0 under ``dmt``), then every claim "X beats Y" with its paired
 differences, the number of positive seeds and the verdict of the rule
 (docs/benchmarks/PROTOCOL.md, section 5), the claim against both
 labelled-only baselines where the task has two (PROTOCOL-v2.md, section 4),
-the paper's ordering and the regime ratio.
+the paper's ordering, the regime ratio and the commits the runs come from.
 
     python tools/analysis_tools/benchmark_markdown.py docs/benchmarks/seg.json
     python tools/analysis_tools/benchmark_markdown.py \\
         docs/benchmarks/seg.json docs/benchmarks/cls.json --write README.md
     ... --check README.md    # exit 1 where README.md differs from the JSON
+                             # or the runs' commits differ in code
 
 ``--write`` replaces the text between ``<!-- benchmark_markdown: TASK -->``
 and ``<!-- /benchmark_markdown: TASK -->`` of the file (atomically), one
@@ -22,7 +23,9 @@ import argparse
 import json
 import re
 import statistics
+import subprocess
 import sys
+from collections import Counter
 from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -44,6 +47,8 @@ METRIC = {'accuracy/top1': 'top-1 %', 'mIoU': 'mIoU'}
 VERDICT = {True: 'holds', False: 'does not hold', None: 'n/a'}
 BASELINES = ('supervised', 'supervised-long')
 MARK = '<!-- {}benchmark_markdown: {} -->'
+#: what "one code version" covers (PROTOCOL-v2.md, section 4)
+CODE = ('dmt_mm', 'configs', 'tools')
 
 
 def run_iters(run: dict):
@@ -161,10 +166,54 @@ def verdicts(data: dict) -> list:
     return lines
 
 
+def code_line(data: dict) -> str:
+    """The commits of the runs, with how many runs each (runs whose tree
+    had uncommitted changes in :data:`CODE` counted apart)."""
+    counts = Counter(r.get('commit') for r in data['runs'])
+    dirty = sum(bool(r.get('dirty')) for r in data['runs'])
+    named = [(f'`{c[:10]}`' if c else 'none recorded')
+             + f' ({n} run{"s" * (n != 1)})'
+             for c, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    line = ('- code: every run from commit ' + named[0].split(' (')[0]
+            if len(counts) == 1 and None not in counts
+            else '- code: commits ' + ', '.join(named))
+    return line + (f'; {dirty} from a tree with uncommitted changes'
+                   if dirty else '')
+
+
+def code_trees(commits, repo: str) -> dict:
+    """{commit: the git tree ids of :data:`CODE` at it} (None where git
+    does not know the commit, e.g. in a shallow clone)."""
+    trees = {}
+    for commit in commits:
+        out = subprocess.run(
+            ['git', '-C', repo, 'rev-parse',
+             *(f'{commit}:{d}' for d in CODE)],
+            text=True, capture_output=True)
+        trees[commit] = (tuple(out.stdout.split())
+                         if commit and out.returncode == 0 else None)
+    return trees
+
+
+def code_differs(data: dict, repo: str) -> list:
+    """Messages for runs whose commits differ in :data:`CODE` from the
+    first run's (empty: one code version, or unknown to git)."""
+    trees = code_trees(dict.fromkeys(r.get('commit') for r in data['runs']),
+                       repo)
+    known = {c: t for c, t in trees.items() if t is not None}
+    if len(set(known.values())) <= 1:
+        return []
+    first = next(iter(known))
+    return [f'{data["task"]}: commit {c} differs from {first} in '
+            + ', '.join(d for d, a, b in zip(CODE, t, known[first])
+                        if a != b)
+            for c, t in known.items() if t != known[first]]
+
+
 def render(data: dict) -> str:
     """The markdown of one benchmark JSON (no trailing newline)."""
     return '\n'.join(methods_table(data) + [''] + claims_table(data) + ['']
-                     + verdicts(data))
+                     + verdicts(data) + [code_line(data)])
 
 
 def replace_block(text: str, task: str, block: str) -> str:
@@ -193,11 +242,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    blocks = {}
+    blocks, differ = {}, []
     for path in args.json:
         with open(path) as f:
             data = json.load(f)
         blocks[data['task']] = render(data)
+        differ += code_differs(data, osp.dirname(osp.abspath(path)))
     target = args.write or args.check
     if not target:
         print('\n\n'.join(blocks.values()))
@@ -211,8 +261,9 @@ def main(argv=None) -> int:
         if new != text:
             print(f'{target}: the tables of {", ".join(blocks)} differ from '
                   'the JSON; rebuild them with --write', file=sys.stderr)
-            return 1
-        return 0
+        for message in differ:
+            print(f'{message}: not one code version', file=sys.stderr)
+        return int(new != text or bool(differ))
     if new != text:
         write(target, new.encode())
     print(f'{target}: {", ".join(blocks)} rebuilt from the JSON')
