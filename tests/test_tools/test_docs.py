@@ -2,7 +2,7 @@
 """Keep docs/architecture.md and the README's "What is in the box" honest.
 
 Every file path they name exists, every registered name is registered by
-dmt_mm (and every component dmt_mm registers is in the README table), the
+dmt_mm (and every component dmt_mm registers is in both), the
 ``train_cfg`` keys and defaults are ``DMTTrainLoop.__init__``'s, the
 checkpoint keys are what ``DMTTrainLoop.state_dict`` writes, and the hook
 points are the ones the loop calls.
@@ -117,7 +117,7 @@ def _loop_params():
 def test_named_paths_exist(doc):
     text = ARCH.read_text() if doc == 'architecture' else _readme_box()
     paths = _paths(text)
-    assert len(paths) > 10, paths
+    assert len(paths) > (10 if doc == 'architecture' else 1), paths
     missing = [
         p for p in paths
         if not (REPO / p).exists() and not (REPO / 'dmt_mm' / p).exists()
@@ -144,24 +144,24 @@ def test_registered_names_are_registered(doc):
     text = ARCH.read_text() if doc == 'architecture' else _readme_box()
     registered = _dmt_registered()
     params = _loop_params()
-    cells = _column(text, 'registered')
+    # architecture.md: its table's "registered" column; the README: its
+    # section's prose
+    cells = _column(text, 'registered') if doc == 'architecture' else [text]
     assert cells, f'{doc} has no "registered" table column'
     names, keys = set(), set()
     for cell in cells:
         for token in _TICKS.findall(cell):
             if token.startswith('train_cfg.'):
                 keys.add(token.split('.', 1)[1])
-            elif re.fullmatch(r'[A-Za-z_]\w*', token):
+            elif re.fullmatch(r'[A-Z]\w*', token):  # class names
                 names.add(token)
     assert names
     unknown = sorted(names - set(registered))
     assert not unknown, (f'{doc} lists {unknown} as registered names, but '
                          'dmt_mm registers no such class')
     assert not keys - set(params), f'unknown train_cfg keys {keys}'
-    if doc == 'readme':
-        absent = sorted(set(registered) - names)
-        assert not absent, ('the README table misses registered components '
-                            f'{absent}')
+    absent = sorted(set(registered) - names)
+    assert not absent, f'{doc} misses registered components {absent}'
 
 
 def test_train_cfg_keys_and_defaults():
@@ -241,4 +241,5 @@ def test_hook_points():
 
 
 def test_readme_links_architecture():
-    assert '(docs/architecture.md)' in _readme_box()
+    assert '(docs/architecture.md#one-concept-one-file)' in _readme_box()
+    assert '\n## One concept, one file\n' in ARCH.read_text()
