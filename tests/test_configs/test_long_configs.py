@@ -62,9 +62,13 @@ def test_seg_long_is_the_demo_with_the_protocol_lengths(monkeypatch):
     assert long.train_cfg.phase0_iters == 4000
     assert long.train_cfg.phase_iters is None
     assert long.train_cfg.phase_epochs == 8  # 2 x the paper's 4 epochs
+    loss = long.model.segmentor.decode_head.loss_decode
+    assert (loss.gamma1, loss.gamma2) == (1.0, 1.0)  # amendment 11
     assert _diff(demo, long) == {
         'train_cfg.phase0_iters', 'train_cfg.phase_iters',
-        'train_cfg.phase_epochs', 'default_hooks.checkpoint.interval'}
+        'train_cfg.phase_epochs', 'default_hooks.checkpoint.interval',
+        'model.segmentor.decode_head.loss_decode.gamma1',
+        'model.segmentor.decode_head.loss_decode.gamma2'}
     # its default budget is the demo's
     default = _load(TASKS['seg']['methods']['dmt'][0], monkeypatch)
     assert _diff(_load(TASKS['seg-v1']['methods']['dmt'][0], monkeypatch),
