@@ -133,7 +133,8 @@ def claims_table(data: dict) -> list:
             verdict += (' (seeds ' + ', '.join(map(
                 str, c['excluded']['seeds'])) + ' not counted: other '
                 'machines)')
-        lines.append(f'| `{x}` - `{y}` | {diffs} | {_stat(c["mean"], c["std"], "+")} | '
+        stat = _stat(c['mean'], c['std'], '+')
+        lines.append(f'| `{x}` - `{y}` | {diffs} | {stat} | '
                      f'{c["positive"]}/{len(c["diffs"])} | {verdict} |')
     return lines
 
@@ -184,22 +185,21 @@ def code_line(data: dict) -> str:
 def code_trees(commits, repo: str) -> dict:
     """{commit: the git tree ids of :data:`CODE` at it} (None where git
     does not know the commit, e.g. in a shallow clone)."""
-    trees = {}
-    for commit in commits:
+    trees = dict.fromkeys(commits)
+    for commit in filter(None, trees):
         out = subprocess.run(
             ['git', '-C', repo, 'rev-parse',
              *(f'{commit}:{d}' for d in CODE)],
             text=True, capture_output=True)
-        trees[commit] = (tuple(out.stdout.split())
-                         if commit and out.returncode == 0 else None)
+        if out.returncode == 0:
+            trees[commit] = tuple(out.stdout.split())
     return trees
 
 
 def code_differs(data: dict, repo: str) -> list:
     """Messages for runs whose commits differ in :data:`CODE` from the
     first run's (empty: one code version, or unknown to git)."""
-    trees = code_trees(dict.fromkeys(r.get('commit') for r in data['runs']),
-                       repo)
+    trees = code_trees([r.get('commit') for r in data['runs']], repo)
     known = {c: t for c, t in trees.items() if t is not None}
     if len(set(known.values())) <= 1:
         return []
