@@ -160,6 +160,27 @@ def test_table_parser_needs_the_task_header():
         _table(text, 'cls')
 
 
+#: the tables of the current protocol (PROTOCOL-v2.md) whose JSON exists:
+#: each doc shows them as the output of benchmark_markdown.py between its
+#: markers, and only them
+CURRENT = [t for t in ('seg', 'cls') if t in TASKS]
+MARKER = re.compile(r'^<!-- benchmark_markdown: ([\w-]+) -->$', re.M)
+
+
+@pytest.mark.parametrize('doc', sorted(DOCS))
+def test_current_tables_are_the_tools_output(doc, capsys):
+    marked = MARKER.findall(_doc_text(doc))
+    assert sorted(marked) == sorted(CURRENT), (doc, marked)
+    if not CURRENT:
+        return
+    md = load_tool('tools/analysis_tools/benchmark_markdown.py',
+                   f'benchmark_markdown_{doc}')
+    jsons = [str(REPO / 'docs' / 'benchmarks' / f'{t}.json') for t in CURRENT]
+    # exit 1 where a block differs from the JSON (or the runs' code does)
+    assert md.main(jsons + ['--check', str(DOCS[doc][0])]) == 0, (
+        capsys.readouterr().err)
+
+
 TOOL = 'tools/analysis_tools/benchmark_ssl.py'
 
 
